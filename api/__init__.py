@@ -1,0 +1,1 @@
+"""HTTP API over the knowledge base; thin, all logic lives in kb/."""

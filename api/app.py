@@ -1,0 +1,139 @@
+"""The FastAPI application: the JSON API under /api and the web UI at /."""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import time
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+
+from api.models import (
+    AnswerOut,
+    AskRequest,
+    DocumentOut,
+    ErrorOut,
+    HealthOut,
+    PassageOut,
+)
+from kb.catalogue import DocumentRecord
+from kb.errors import DocumentNotFoundError, KBError
+from kb.service import KnowledgeBase
+from kb.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+NOT_FOUND = {404: {"model": ErrorOut}}
+
+
+def _document_out(record: DocumentRecord) -> DocumentOut:
+    return DocumentOut(
+        id=record.id,
+        file=record.file,
+        files=record.files,
+        title=record.title,
+        doc_type=record.doc_type,
+        language=record.language,
+        status=record.status,
+        chunks=record.chunks,
+        pages=record.pages,
+        indexed_at=record.indexed_at,
+        content_hash=record.content_hash,
+        metadata=record.metadata,
+    )
+
+
+def create_api(kb: KnowledgeBase) -> FastAPI:
+    """Build the JSON API around an open knowledge base."""
+    app = FastAPI(
+        title="VET practice knowledge base",
+        description="Questions answered with cited sources about AI and XR in VET.",
+        version="0.1.0",
+    )
+    app.state.kb = kb
+
+    @app.middleware("http")
+    async def log_request(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        if request.url.path.startswith("/api"):
+            logger.info(
+                "%s %s -> %d in %.0f ms",
+                request.method,
+                request.url.path,
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+            )
+        return response
+
+    @app.exception_handler(DocumentNotFoundError)
+    async def not_found(request: Request, error: DocumentNotFoundError):
+        return JSONResponse(status_code=404, content={"detail": str(error)})
+
+    @app.exception_handler(KBError)
+    async def kb_error(request: Request, error: KBError):
+        logger.warning("request %s failed: %s", request.url.path, error)
+        return JSONResponse(status_code=400, content={"detail": str(error)})
+
+    @app.get("/api/health", response_model=HealthOut)
+    def health() -> HealthOut:
+        stats = kb.stats()
+        return HealthOut(
+            status="ok",
+            documents=stats["documents"],
+            chunks=stats["chunks"],
+            model=stats["model"],
+        )
+
+    @app.post("/api/ask", response_model=AnswerOut)
+    def ask(request: AskRequest) -> dict:
+        return kb.ask(request.question, top_k=request.top_k).to_dict()
+
+    @app.get("/api/search", response_model=list[PassageOut])
+    def search(
+        q: str = Query(min_length=1, max_length=2000, description="Query text."),
+        k: int | None = Query(default=None, ge=1, le=100, description="Passages."),
+    ) -> list[dict]:
+        passages = kb.search(q, top_k=k)
+        return [{"n": n, **p.to_dict()} for n, p in enumerate(passages, start=1)]
+
+    @app.get("/api/documents", response_model=list[DocumentOut])
+    def documents() -> list[DocumentOut]:
+        return [_document_out(record) for record in kb.documents()]
+
+    @app.get(
+        "/api/documents/{document_id}", response_model=DocumentOut, responses=NOT_FOUND
+    )
+    def document(document_id: str) -> DocumentOut:
+        return _document_out(kb.document(document_id))
+
+    @app.get("/api/documents/{document_id}/file", responses=NOT_FOUND)
+    def document_file(document_id: str) -> FileResponse:
+        path = kb.source_file(document_id)
+        media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if media_type.startswith("text/") and media_type != "text/html":
+            media_type += "; charset=utf-8"
+        if media_type == "text/html":
+            # Served as text so that a stored page cannot run scripts on this origin.
+            media_type = "text/plain; charset=utf-8"
+        return FileResponse(
+            path,
+            media_type=media_type,
+            filename=path.name,
+            content_disposition_type="inline",
+        )
+
+    return app
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API and mount the web UI at `/`."""
+    import gradio as gr
+
+    from ui.app import build_ui
+
+    settings = settings or Settings()
+    kb = KnowledgeBase(settings)
+    app = create_api(kb)
+    return gr.mount_gradio_app(app, build_ui(kb), path="/")

@@ -1,0 +1,63 @@
+"""Request and response models of the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class AskRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=2000, description="The question.")
+    top_k: int | None = Field(
+        default=None, ge=1, le=50, description="Passages to read."
+    )
+
+
+class PassageOut(BaseModel):
+    n: int | None = None
+    document_id: str
+    title: str
+    file: str
+    page: int | None
+    section: str | None
+    passage: str
+    score: float
+    chunk_id: str
+    language: str
+    doc_type: str
+    start_char: int
+    end_char: int
+
+
+class AnswerOut(BaseModel):
+    question: str
+    answer: str = Field(description="Answer text with [n] citation markers.")
+    found: bool = Field(description="False when no supporting source was found.")
+    citations: list[PassageOut]
+
+
+class DocumentOut(BaseModel):
+    id: str
+    file: str
+    files: list[str]
+    title: str
+    doc_type: str
+    language: str
+    status: str
+    chunks: int
+    pages: int | None
+    indexed_at: str
+    content_hash: str
+    metadata: dict[str, Any]
+
+
+class HealthOut(BaseModel):
+    status: str
+    documents: int
+    chunks: int
+    model: str
+
+
+class ErrorOut(BaseModel):
+    detail: str

@@ -1,0 +1,6 @@
+"""Turn files into chunks with metadata; knows nothing of the store."""
+
+from ingest.documents import Chunk, LoadedDocument, Unit
+from ingest.pipeline import SUPPORTED_SUFFIXES, load_document
+
+__all__ = ["Chunk", "LoadedDocument", "SUPPORTED_SUFFIXES", "Unit", "load_document"]

@@ -1,0 +1,73 @@
+"""Choose a loader from the file's content, then detect language and chunk."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from ingest.chunking import Tokenizer, pack_sections, split_units
+from ingest.documents import LoadedDocument
+from ingest.language import detect_language
+from ingest.loaders import (
+    LoadError,
+    load_docx,
+    load_html,
+    load_markdown,
+    load_text,
+)
+from ingest.pdf import load_pdf
+
+logger = logging.getLogger(__name__)
+
+Loader = Callable[[Path, bytes], LoadedDocument]
+
+LOADERS: dict[str, Loader] = {
+    ".pdf": load_pdf,
+    ".md": load_markdown,
+    ".markdown": load_markdown,
+    ".txt": load_text,
+    ".text": load_text,
+    ".html": load_html,
+    ".htm": load_html,
+    ".docx": load_docx,
+}
+SUPPORTED_SUFFIXES = frozenset(LOADERS)
+
+
+def _check_content(path: Path, data: bytes) -> None:
+    """Reject a file whose bytes contradict its extension."""
+    suffix = path.suffix.lower()
+    if suffix == ".pdf" and b"%PDF-" not in data[:1024]:
+        raise LoadError("the file has a .pdf extension but is not a PDF")
+    if suffix == ".docx" and not data.startswith(b"PK\x03\x04"):
+        raise LoadError("the file has a .docx extension but is not a DOCX (zip) file")
+    if suffix not in (".pdf", ".docx") and b"\x00" in data[:8192]:
+        raise LoadError("binary content in a text file; check the file type")
+
+
+def load_document(
+    path: Path,
+    tokenizer: Tokenizer,
+    chunk_size: int,
+    chunk_overlap: int,
+) -> LoadedDocument:
+    """Load one file and split it into chunks; raise LoadError with the reason."""
+    loader = LOADERS.get(path.suffix.lower())
+    if loader is None:
+        supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
+        raise LoadError(
+            f"unsupported file type {path.suffix!r}; supported: {supported}"
+        )
+    data = path.read_bytes()
+    if not data:
+        raise LoadError("the file is empty (0 bytes)")
+    _check_content(path, data)
+
+    document = loader(path, data)
+    document.language = detect_language(document.text)
+    document.units = pack_sections(document.units, tokenizer, chunk_size)
+    document.chunks = split_units(document.units, tokenizer, chunk_size, chunk_overlap)
+    if not document.chunks:
+        raise LoadError("no text left after chunking")
+    return document

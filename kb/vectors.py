@@ -1,0 +1,131 @@
+"""The vector store: a persistent Chroma collection behind llama-index."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import chromadb
+from chromadb.config import Settings as ChromaSettings
+from llama_index.core import Settings as LlamaSettings
+from llama_index.core.embeddings import MockEmbedding
+from llama_index.core.llms import MockLLM
+from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+from llama_index.core.vector_stores.types import VectorStoreQuery
+from llama_index.vector_stores.chroma import ChromaVectorStore
+
+logger = logging.getLogger(__name__)
+
+COLLECTION = "passages"
+# Explicit stand-ins keep llama-index from looking for OpenAI defaults; assigning
+# None does the same but prints a notice on stdout, which would corrupt JSON output.
+# Nothing here calls either: answers are extractive and kb.embedding encodes.
+LlamaSettings.llm = MockLLM()
+LlamaSettings.embed_model = MockEmbedding(embed_dim=1)
+
+
+@dataclass
+class VectorHit:
+    """A chunk returned by a vector query, with its cosine similarity."""
+
+    chunk_id: str
+    text: str
+    metadata: dict[str, Any]
+    score: float
+
+
+def chroma_metadata(values: dict[str, Any]) -> dict[str, Any]:
+    """Flatten metadata to what Chroma accepts: lists become `a; b`, empty values go."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, list | tuple):
+            value = "; ".join(str(item) for item in value if item not in (None, ""))
+        if value is None or value == "" or isinstance(value, dict):
+            continue
+        flat[key] = value if isinstance(value, str | int | float | bool) else str(value)
+    return flat
+
+
+class VectorIndex:
+    """Add, delete and query chunk vectors in one Chroma collection (cosine space)."""
+
+    def __init__(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self._client = chromadb.PersistentClient(
+            path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
+        )
+        self._collection = self._client.get_or_create_collection(
+            COLLECTION, metadata={"hnsw:space": "cosine"}
+        )
+        self._store = ChromaVectorStore(chroma_collection=self._collection)
+        self.max_batch = int(self._client.get_max_batch_size())
+
+    def reset(self) -> None:
+        """Drop and recreate the collection, e.g. for vectors of a new dimension."""
+        self._client.delete_collection(COLLECTION)
+        self._collection = self._client.get_or_create_collection(
+            COLLECTION, metadata={"hnsw:space": "cosine"}
+        )
+        self._store = ChromaVectorStore(chroma_collection=self._collection)
+
+    def count(self) -> int:
+        return self._collection.count()
+
+    def add(
+        self,
+        document_id: str,
+        texts: list[str],
+        metadatas: list[dict[str, Any]],
+        embeddings: list[list[float]],
+    ) -> None:
+        """Write a document's chunks, split into batches Chroma accepts."""
+        nodes = [
+            TextNode(
+                id_=f"{document_id}:{index}",
+                text=text,
+                metadata=chroma_metadata(metadata),
+                embedding=embedding,
+                relationships={
+                    NodeRelationship.SOURCE: RelatedNodeInfo(node_id=document_id)
+                },
+            )
+            for index, (text, metadata, embedding) in enumerate(
+                zip(texts, metadatas, embeddings, strict=True)
+            )
+        ]
+        for start in range(0, len(nodes), self.max_batch):
+            self._store.add(nodes[start : start + self.max_batch])
+
+    def delete(self, document_id: str) -> None:
+        self._store.delete(ref_doc_id=document_id)
+
+    def document_ids(self) -> set[str]:
+        """Return the ids of all documents that have chunks in the collection."""
+        result = self._collection.get(include=["metadatas"])
+        return {meta.get("document_id") for meta in result["metadatas"] or []}
+
+    def contains_text(self, text: str) -> bool:
+        """Return whether any chunk contains the text (case-sensitive substring)."""
+        result = self._collection.get(
+            where_document={"$contains": text}, limit=1, include=[]
+        )
+        return bool(result["ids"])
+
+    def query(self, embedding: list[float], top_k: int) -> list[VectorHit]:
+        if self.count() == 0:
+            return []
+        result = self._store.query(
+            VectorStoreQuery(query_embedding=embedding, similarity_top_k=top_k)
+        )
+        hits = []
+        for node, similarity in zip(result.nodes, result.similarities, strict=True):
+            # ChromaVectorStore reports exp(-distance); in cosine space the
+            # distance is 1 - cosine, so the cosine similarity is 1 + ln(score).
+            cosine = 1.0 + math.log(max(similarity, 1e-12))
+            hits.append(
+                VectorHit(node.node_id, node.get_content(), dict(node.metadata), cosine)
+            )
+        return hits

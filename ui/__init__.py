@@ -1,0 +1,1 @@
+"""The web UI: a Gradio app mounted into the API server."""

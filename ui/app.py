@@ -1,0 +1,47 @@
+"""The Gradio Blocks app: ask a question, read the answer and its sources."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from kb.service import KnowledgeBase
+from ui.render import render_answer
+
+CSS = """
+.kb-citation {border-left: 3px solid #6b8afd; padding: 4px 12px; margin: 10px 0;}
+.kb-citation blockquote {white-space: pre-wrap; margin: 6px 0; color: #333;}
+.kb-file, .kb-score {color: #777; font-size: 0.85em;}
+.kb-answer.not-found {color: #a05a00;}
+"""
+
+EXAMPLES = [
+    "How can one VR simulator serve a class of twenty students?",
+    "What should a school check before buying an XR training simulator?",
+    "Which AI tools help teachers personalise learning?",
+]
+
+
+def build_ui(kb: KnowledgeBase) -> gr.Blocks:
+    def ask(question: str) -> str:
+        question = (question or "").strip()
+        if not question:
+            return "<p>Type a question first.</p>"
+        return render_answer(kb.ask(question))
+
+    stats = kb.stats()
+    with gr.Blocks(title="VET practice knowledge base") as blocks:
+        gr.Markdown(
+            "## AI and XR in vocational education: ask the knowledge base\n"
+            f"{stats['documents']} documents, {stats['chunks']} passages. "
+            "Every answer quotes its sources."
+        )
+        question = gr.Textbox(
+            label="Question", placeholder="e.g. " + EXAMPLES[0], elem_id="question"
+        )
+        button = gr.Button("Ask", variant="primary", elem_id="ask")
+        answer = gr.HTML(elem_id="answer")
+        gr.Examples(EXAMPLES, inputs=question)
+        button.click(ask, inputs=question, outputs=answer)
+        question.submit(ask, inputs=question, outputs=answer)
+    blocks.css = CSS
+    return blocks
