@@ -127,13 +127,14 @@ def create_api(kb: KnowledgeBase) -> FastAPI:
     return app
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, kb: KnowledgeBase | None = None
+) -> FastAPI:
     """Build the API and mount the web UI at `/`."""
     import gradio as gr
 
     from ui.app import build_ui
 
-    settings = settings or Settings()
-    kb = KnowledgeBase(settings)
+    kb = kb or KnowledgeBase(settings or Settings())
     app = create_api(kb)
     return gr.mount_gradio_app(app, build_ui(kb), path="/")

@@ -43,7 +43,7 @@ def pack_sections(units: list[Unit], tokenizer: Tokenizer, budget: int) -> list[
 
     for unit in units:
         tokens = len(tokenizer(unit.text))
-        if unit.page is not None or tokens > budget:
+        if unit.page is not None or not unit.mergeable or tokens > budget:
             flush()
             group_tokens = 0
             packed.append(unit)

@@ -14,6 +14,7 @@ class Unit:
     text: str
     page: int | None = None
     section: str | None = None
+    mergeable: bool = True  # False keeps the unit out of section packing
 
 
 @dataclass

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 MIN_WORDS = 1  # a file without a single word has no usable text layer
 LONG_FIELD_WORDS = 20  # front matter strings this long are indexed as text
+NOT_PROSE_FIELDS = {"title", "source", "licence", "license", "author", "url", "link"}
 WORD = re.compile(r"\w{2,}")
 H1 = re.compile(r"^#[ \t]+(.+?)[ \t#]*$", re.M)
 
@@ -97,8 +98,10 @@ def _long_text_fields(metadata: dict[str, Any]) -> list[Unit]:
     """Index descriptive front matter (an abstract, a summary) once, as its own unit."""
     units = []
     for key, value in metadata.items():
-        if isinstance(value, str) and len(value.split()) >= LONG_FIELD_WORDS:
-            units.append(Unit(text=value.strip(), section=key))
+        if key.lower() in NOT_PROSE_FIELDS or not isinstance(value, str):
+            continue
+        if len(value.split()) >= LONG_FIELD_WORDS:
+            units.append(Unit(text=value.strip(), section=key, mergeable=False))
     return units
 
 

@@ -63,7 +63,7 @@ class DocumentRecord:
 
 
 class Catalogue:
-    """SQLite catalogue; each call opens its own connection, so threads share it safely."""
+    """SQLite catalogue; a connection per call makes it safe to share across threads."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

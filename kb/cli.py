@@ -37,6 +37,13 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from kb.service import collect_files
 
     kb = _knowledge_base(settings)
+    if args.if_empty and kb.stats()["documents"]:
+        stats = kb.stats()
+        print(
+            f"{stats['data_dir']} already holds {stats['documents']} documents and "
+            f"{stats['chunks']} chunks; nothing ingested"
+        )
+        return 0
     files = collect_files(args.paths)
     report = None
     with tqdm(total=len(files), unit="file", desc="ingest", disable=args.json) as bar:
@@ -150,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--json", action="store_true", help="print the report as JSON")
     ingest.add_argument(
         "--strict", action="store_true", help="exit with 1 when any file failed"
+    )
+    ingest.add_argument(
+        "--if-empty",
+        action="store_true",
+        help="ingest only when the store holds no document yet",
     )
     ingest.set_defaults(func=cmd_ingest)
 

@@ -52,6 +52,11 @@ class Embedder:
 
     def __init__(self, model: str) -> None:
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        # Chunking counts tokens of whole sections, which are longer than the
+        # model's input on purpose; the warning about that is noise here.
+        transformers_logging.set_verbosity_error()
 
         path, self.name = resolve_model_path(model)
         logger.info("loading embedding model %s from %s", self.name, path)
@@ -104,3 +109,15 @@ class Embedder:
 
     def encode_query(self, query: str) -> np.ndarray:
         return self.encode([query])[0]
+
+
+_loaded: dict[str, Embedder] = {}
+_loading = threading.Lock()
+
+
+def load_embedder(model: str) -> Embedder:
+    """Return the embedder for a model, loading it once per process."""
+    with _loading:
+        if model not in _loaded:
+            _loaded[model] = Embedder(model)
+        return _loaded[model]

@@ -16,7 +16,7 @@ from ingest import SUPPORTED_SUFFIXES, LoadedDocument, load_document
 from ingest.loaders import LoadError
 from kb.answer import Answer, distinctive_names, extractive_answer
 from kb.catalogue import INDEXING, Catalogue, DocumentRecord
-from kb.embedding import Embedder, resolve_model_path
+from kb.embedding import Embedder, load_embedder, resolve_model_path
 from kb.errors import ConfigError, DocumentNotFoundError, ModelMismatchError
 from kb.search import Passage
 from kb.settings import Settings
@@ -113,7 +113,7 @@ class KnowledgeBase:
     def embedder(self) -> Embedder:
         with self._embedder_lock:
             if self._embedder is None:
-                self._embedder = Embedder(self.settings.model)
+                self._embedder = load_embedder(self.settings.model)
                 self._check_chunk_size(self._embedder)
             return self._embedder
 
