@@ -1,0 +1,87 @@
+"""The web UI in a real headless Chromium: ask, then read the cited page."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from tests.conftest import LiveServer
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which("chromium"):
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.mark.browser
+def test_question_shows_citation_with_page(browser, live_server, tmp_path):
+    page = browser.new_page()
+    page.goto(live_server.url + "/", wait_until="networkidle")
+    page.locator("#question textarea").fill(
+        "Which World Economic Forum projection about jobs lost and created by 2025 "
+        "does the keynote on AI and the future of work quote?"
+    )
+    page.locator("#ask").click()
+    citation = page.locator(".kb-citation").first
+    citation.wait_for(timeout=60_000)
+    page.screenshot(path=str(tmp_path / "answer.png"), full_page=True)
+
+    sources = page.locator(".kb-source").all_inner_texts()
+    assert any(re.search(r"page \d+", text) for text in sources)
+    links = page.locator(".kb-source a").evaluate_all("els => els.map(e => e.href)")
+    assert any(re.search(r"/api/documents/\w+/file#page=\d+$", link) for link in links)
+    assert "[1]" in page.locator("#answer").inner_text()
+
+
+@pytest.fixture(scope="module")
+def hostile_server(tmp_path_factory):
+    """A server over one text file that carries HTML meant to run in the page."""
+    from api.app import create_app
+    from kb.service import KnowledgeBase
+    from kb.settings import Settings
+
+    folder = tmp_path_factory.mktemp("hostile")
+    (folder / "hostile.txt").write_text(
+        "Welding simulators in class. "
+        '<img src="x" onerror="window.pwned = 1"> '
+        "<script>window.pwned = 2</script> "
+        "Welding simulators reduce the cost of training material for schools.",
+        encoding="utf-8",
+    )
+    kb = KnowledgeBase(Settings(data_dir=folder / "data"))
+    kb.ingest([folder / "hostile.txt"])
+    with LiveServer(create_app(kb=kb)) as server:
+        yield server
+
+
+@pytest.mark.browser
+def test_document_html_is_shown_as_text(browser, hostile_server):
+    page = browser.new_page()
+    page.goto(hostile_server.url + "/", wait_until="networkidle")
+    page.locator("#question textarea").fill("Do welding simulators reduce costs?")
+    page.locator("#ask").click()
+    page.locator(".kb-citation").first.wait_for(timeout=60_000)
+    assert page.evaluate("() => window.pwned") is None
+    assert page.locator("#answer img").count() == 0
+    assert "<script>window.pwned = 2</script>" in page.locator("#answer").inner_text()
