@@ -143,3 +143,47 @@ def summarise(results: list[QuestionResult]) -> dict[str, dict[str, float]]:
 def evaluate(kb: KnowledgeBase, gold_path: Path) -> tuple[list[QuestionResult], dict]:
     results = [evaluate_question(kb, q) for q in load_gold(gold_path)]
     return results, summarise(results)
+
+
+def format_table(summary: dict[str, dict[str, float]]) -> str:
+    """Render the summary as a Markdown table, one row per question type."""
+    lines = [
+        "| question type | n | recall@5 | MRR@10 | fact in top 5 | cited gold file "
+        "| cited fact | abstained |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in summary.items():
+        if name == "unanswerable":
+            lines.append(f"| {name} | {row['n']} | | | | | | {row['abstained']:.2f} |")
+            continue
+        lines.append(
+            f"| {name} | {row['n']} | {row['recall@5']:.3f} | {row['mrr@10']:.3f} "
+            f"| {row['fact_in_top5']:.3f} | {row['cited_relevant']:.3f} "
+            f"| {row['cited_fact']:.3f} | |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from kb.settings import Settings
+
+    parser = argparse.ArgumentParser(
+        description="Evaluate retrieval and citations of the store in KB_DATA_DIR."
+    )
+    parser.add_argument("gold", type=Path, help="gold questions, one JSON per line")
+    parser.add_argument("--json", type=Path, help="also write per-question results")
+    args = parser.parse_args(argv)
+
+    kb = KnowledgeBase(Settings())
+    results, summary = evaluate(kb, args.gold)
+    print(format_table(summary))
+    if args.json:
+        payload = {"summary": summary, "questions": [vars(r) for r in results]}
+        args.json.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Turn files into chunks with metadata; knows nothing of the store."""
+"""Turn files into chunks with metadata, independent of the store."""
 
 from ingest.documents import Chunk, LoadedDocument, Unit
 from ingest.pipeline import SUPPORTED_SUFFIXES, load_document

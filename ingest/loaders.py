@@ -33,7 +33,7 @@ H1 = re.compile(r"^#[ \t]+(.+?)[ \t#]*$", re.M)
 
 
 class LoadError(ValueError):
-    """The file could not be read as its type; the message says why."""
+    """The file could not be read as its type; the message gives the reason."""
 
 
 def _content_hash(data: bytes) -> str:

@@ -20,7 +20,7 @@ SPECIAL_TOKENS = 2  # [CLS] and [SEP]
 
 @dataclass(frozen=True)
 class ModelIdentity:
-    """What the index records about the model that built it."""
+    """Model name and vector dimension, as recorded in the index."""
 
     name: str
     dimension: int
@@ -79,7 +79,7 @@ class Embedder:
         return self.tokenizer.tokenize(text)
 
     def count_tokens(self, text: str) -> int:
-        """Return the number of word pieces the model sees, special tokens included."""
+        """Return the number of word pieces the model encodes, with special tokens."""
         return len(self.tokenizer(text, add_special_tokens=True)["input_ids"])
 
     def passage_text(self, title: str, section: str | None, text: str) -> str:

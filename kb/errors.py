@@ -16,15 +16,6 @@ class ModelMismatchError(KBError):
     """The index was built with a different embedding model than the one configured."""
 
 
-class IngestError(KBError):
-    """A file could not be turned into chunks; the message says why."""
-
-    def __init__(self, file: str, reason: str) -> None:
-        super().__init__(f"{file}: {reason}")
-        self.file = file
-        self.reason = reason
-
-
 class DocumentNotFoundError(KBError):
     """No document with the requested id is in the catalogue."""
 

@@ -30,7 +30,7 @@ CASE_FIELDS = ("institution", "country", "technology", "use_case", "sector", "ye
 
 @dataclass
 class FileOutcome:
-    """What ingestion did with one file."""
+    """Outcome of ingesting one file: indexed, skipped or failed, with the reason."""
 
     file: str
     status: str

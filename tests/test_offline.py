@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 
 import netguard_rules
 import pytest
 
 from kb.offline import OFFLINE_ENVIRONMENT
+from tests.conftest import ROOT
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "127.0.0.53"])
@@ -23,11 +27,21 @@ def test_guard_rejects_other_hosts(host):
     netguard_rules.attempts[:] = before  # a deliberate check, not a leak
 
 
-def test_offline_environment_is_set_by_kb():
-    import kb  # noqa: F401  (importing kb applies the settings)
-
+def test_importing_kb_sets_offline_environment():
+    env = {k: v for k, v in os.environ.items() if k not in OFFLINE_ENVIRONMENT}
+    script = "import json, os, kb; print(json.dumps(dict(os.environ)))"
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    seen = json.loads(result.stdout)
     for name, value in OFFLINE_ENVIRONMENT.items():
-        assert os.environ[name] == value
+        assert seen[name] == value
 
 
 def test_llama_index_has_no_hosted_defaults():
