@@ -133,8 +133,10 @@ def create_app(
     """Build the API and mount the web UI at `/`."""
     import gradio as gr
 
-    from ui.app import build_ui
+    from ui.app import CSS, build_ui
 
     kb = kb or KnowledgeBase(settings or Settings())
     app = create_api(kb)
-    return gr.mount_gradio_app(app, build_ui(kb), path="/")
+    return gr.mount_gradio_app(
+        app, build_ui(kb), path="/", css=CSS, footer_links=["api"]
+    )

@@ -46,6 +46,14 @@ def _check_content(path: Path, data: bytes) -> None:
         raise LoadError("binary content in a text file; check the file type")
 
 
+def _drop_title_from_sections(document: LoadedDocument) -> None:
+    """Shorten `Title > Part` to `Part`: the title is already shown beside it."""
+    prefix = f"{document.title} > "
+    for unit in document.units:
+        if unit.section and unit.section.startswith(prefix):
+            unit.section = unit.section[len(prefix) :]
+
+
 def load_document(
     path: Path,
     tokenizer: Tokenizer,
@@ -67,6 +75,7 @@ def load_document(
     document = loader(path, data)
     document.language = detect_language(document.text)
     document.units = pack_sections(document.units, tokenizer, chunk_size)
+    _drop_title_from_sections(document)
     document.chunks = split_units(document.units, tokenizer, chunk_size, chunk_overlap)
     if not document.chunks:
         raise LoadError("no text left after chunking")

@@ -78,8 +78,8 @@ def split_sentences(text: str) -> list[str]:
     for piece in SENTENCE_BREAK.split(text):
         piece = BULLET.sub("", piece).strip()
         words = len(piece.split())
-        # A short line without closing punctuation is a heading, not a statement.
-        if words < MIN_WORDS or (words < 12 and not piece.endswith(TERMINAL)):
+        # A line without closing punctuation is a heading, unless it is long.
+        if words < MIN_WORDS or (words < 20 and not piece.endswith(TERMINAL)):
             continue
         sentences.append(piece[:MAX_SENTENCE_CHARS])
     return sentences

@@ -7,6 +7,7 @@ import gradio as gr
 from kb.service import KnowledgeBase
 from ui.render import render_answer
 
+# Passed to gr.mount_gradio_app: Gradio 6 takes page styles at mount time.
 CSS = """
 .kb-citation {border-left: 3px solid #6b8afd; padding: 4px 12px; margin: 10px 0;}
 .kb-citation blockquote {white-space: pre-wrap; margin: 6px 0; color: #333;}
@@ -43,5 +44,4 @@ def build_ui(kb: KnowledgeBase) -> gr.Blocks:
         gr.Examples(EXAMPLES, inputs=question)
         button.click(ask, inputs=question, outputs=answer)
         question.submit(ask, inputs=question, outputs=answer)
-    blocks.css = CSS
     return blocks
