@@ -16,9 +16,11 @@ from api.models import (
     ErrorOut,
     HealthOut,
     PassageOut,
+    SearchModeName,
 )
 from kb.catalogue import DocumentRecord
 from kb.errors import DocumentNotFoundError, KBError
+from kb.filters import parse_filters
 from kb.service import KnowledgeBase
 from kb.settings import Settings
 
@@ -88,14 +90,24 @@ def create_api(kb: KnowledgeBase) -> FastAPI:
 
     @app.post("/api/ask", response_model=AnswerOut)
     def ask(request: AskRequest) -> dict:
-        return kb.ask(request.question, top_k=request.top_k).to_dict()
+        answer = kb.ask(
+            request.question,
+            top_k=request.top_k,
+            filters=request.filters,
+            mode=request.mode,
+        )
+        return answer.to_dict()
 
     @app.get("/api/search", response_model=list[PassageOut])
     def search(
         q: str = Query(min_length=1, max_length=2000, description="Query text."),
         k: int | None = Query(default=None, ge=1, le=100, description="Passages."),
+        filter: list[str] = Query(
+            default=[], description="field=value, repeatable, e.g. technology=VR"
+        ),
+        mode: SearchModeName | None = Query(default=None, description="Ranking."),
     ) -> list[dict]:
-        passages = kb.search(q, top_k=k)
+        passages = kb.search(q, top_k=k, filters=parse_filters(filter), mode=mode)
         return [{"n": n, **p.to_dict()} for n, p in enumerate(passages, start=1)]
 
     @app.get("/api/documents", response_model=list[DocumentOut])

@@ -23,6 +23,7 @@ class PassageOut(BaseModel):
     section: str | None
     passage: str
     score: float
+    similarity: float
     chunk_id: str
     language: str
     doc_type: str

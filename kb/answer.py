@@ -86,11 +86,11 @@ def split_sentences(text: str) -> list[str]:
 
 
 def _candidates(passages: list[Passage]) -> list[_Candidate]:
-    best = passages[0].score
+    best = max(passage.similarity for passage in passages)
     return [
         _Candidate(sentence, index)
         for index, passage in enumerate(passages)
-        if passage.score >= best - PASSAGE_MARGIN
+        if passage.similarity >= best - PASSAGE_MARGIN
         for sentence in split_sentences(passage.passage)
     ]
 
@@ -135,7 +135,7 @@ def extractive_answer(
     if missing_names:
         names = ", ".join(missing_names)
         return Answer(question, f"{NO_SOURCE} No document mentions: {names}.", False)
-    if not passages or passages[0].score < threshold:
+    if not passages or max(p.similarity for p in passages) < threshold:
         return Answer(question, NO_SOURCE, found=False)
 
     candidates = _candidates(passages)
@@ -145,7 +145,7 @@ def extractive_answer(
     query = embedder.encode_query(question)
     for candidate, vector in zip(candidates, vectors, strict=True):
         # The passage score carries the context the single sentence lacks.
-        passage_score = passages[candidate.passage_index].score
+        passage_score = passages[candidate.passage_index].similarity
         candidate.score = 0.6 * float(vector @ query) + 0.4 * passage_score
 
     numbers: dict[int, int] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -70,7 +71,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    answer = _knowledge_base(settings).ask(args.question, top_k=args.k)
+    answer = _knowledge_base(settings).ask(
+        args.question, top_k=args.k, filters=_filters(args), mode=args.mode
+    )
     if args.json:
         _print_json(answer.to_dict())
         return 0
@@ -82,15 +85,68 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _filters(args: argparse.Namespace) -> dict[str, list[str]]:
+    from kb.filters import parse_filters
+
+    return parse_filters(args.filter or [])
+
+
+def _ranked(passages) -> list[dict]:
+    return [{"n": n, **p.to_dict()} for n, p in enumerate(passages, start=1)]
+
+
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    passages = _knowledge_base(settings).search(args.query, top_k=args.k)
-    items = [{"n": n, **p.to_dict()} for n, p in enumerate(passages, start=1)]
+    if args.queries:
+        return _batch_search(args, settings)
+    if not args.query:
+        raise KBError("give a query, or --queries FILE for a batch")
+    kb = _knowledge_base(settings)
+    items = _ranked(
+        kb.search(args.query, top_k=args.k, filters=_filters(args), mode=args.mode)
+    )
     if args.json:
         _print_json(items)
         return 0
     for item in items:
         print(f"{item['n']}. {_source_label(item)}  score {item['score']:.3f}")
         print("    " + item["passage"][:300].replace("\n", " ") + "\n")
+    return 0
+
+
+def _read_queries(path: Path) -> list[tuple[object, str]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise KBError(f"cannot read --queries {path}: {error}") from error
+    requests = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            requests.append((row["id"], str(row["query"])))
+        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            raise KBError(
+                f"{path}:{number}: expected a JSON object with id and query ({error})"
+            ) from error
+    return requests
+
+
+def _batch_search(args: argparse.Namespace, settings: Settings) -> int:
+    """Search a JSON-lines file of {"id", "query"}; write one JSON line per query."""
+    from tqdm import tqdm
+
+    requests = _read_queries(args.queries)
+    kb = _knowledge_base(settings)
+    filters = _filters(args)
+    with contextlib.ExitStack() as stack:
+        out = sys.stdout
+        if args.out:
+            out = stack.enter_context(open(args.out, "w", encoding="utf-8"))
+        for query_id, query in tqdm(requests, unit="query", disable=not args.out):
+            passages = kb.search(query, top_k=args.k, filters=filters, mode=args.mode)
+            row = {"id": query_id, "results": _ranked(passages)}
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
     return 0
 
 
@@ -142,6 +198,22 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _add_search_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--filter",
+        action="append",
+        metavar="FIELD=VALUE",
+        help="keep documents whose FIELD has VALUE; repeatable (fields: "
+        "technology, use_case, country, language, institution, doc_type, year, file)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=["dense", "keyword", "hybrid"],
+        default=None,
+        help="ranking mode (default KB_SEARCH_MODE, hybrid)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kb",
@@ -169,12 +241,20 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("-k", type=int, default=None, help="passages to consider")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_search_options(ask)
     ask.set_defaults(func=cmd_ask)
 
     search = commands.add_parser("search", help="print the best matching passages")
-    search.add_argument("query")
+    search.add_argument("query", nargs="?", help="query text")
     search.add_argument("-k", type=int, default=None, help="number of passages")
     search.add_argument("--json", action="store_true", help="print a JSON list")
+    search.add_argument(
+        "--queries",
+        type=Path,
+        help='JSON lines of {"id": ..., "query": ...}; prints one JSON line each',
+    )
+    search.add_argument("--out", type=Path, help="write batch results to this file")
+    _add_search_options(search)
     search.set_defaults(func=cmd_search)
 
     documents = commands.add_parser("documents", help="list the catalogue")

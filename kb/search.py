@@ -24,6 +24,7 @@ class Passage:
     doc_type: str
     start_char: int
     end_char: int
+    similarity: float = 0.0  # cosine similarity to the query, in every mode
 
     @classmethod
     def from_hit(cls, hit: VectorHit) -> Passage:
@@ -36,6 +37,7 @@ class Passage:
             section=meta.get("section"),
             passage=hit.text,
             score=round(float(hit.score), 4),
+            similarity=round(float(hit.score), 4),
             chunk_id=hit.chunk_id,
             language=str(meta.get("language", "unknown")),
             doc_type=str(meta.get("doc_type", "")),

@@ -15,9 +15,12 @@ from typing import Any
 from ingest import SUPPORTED_SUFFIXES, LoadedDocument, load_document
 from ingest.loaders import LoadError
 from kb.answer import Answer, distinctive_names, extractive_answer
-from kb.catalogue import INDEXING, Catalogue, DocumentRecord
+from kb.catalogue import INDEXING, READY, Catalogue, DocumentRecord
 from kb.embedding import Embedder, load_embedder, resolve_model_path
 from kb.errors import ConfigError, DocumentNotFoundError, ModelMismatchError
+from kb.filters import Filters, matching_documents
+from kb.keyword import KeywordIndex
+from kb.retrieval import Retriever, SearchMode
 from kb.search import Passage
 from kb.settings import Settings
 from kb.vectors import VectorIndex
@@ -26,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 INDEXED, SKIPPED, FAILED = "indexed", "skipped", "failed"
 CASE_FIELDS = ("institution", "country", "technology", "use_case", "sector", "year")
+READY_MARGIN = 10
 
 
 @dataclass
@@ -60,6 +64,11 @@ class IngestReport:
         }
 
 
+def keyword_text(title: str, section: str | None, text: str) -> str:
+    """Return the text BM25 indexes for a chunk: title, section and chunk."""
+    return "\n".join(part for part in (title, section, text) if part)
+
+
 def collect_files(paths: Iterable[Path]) -> list[Path]:
     """Expand folders into their supported files, sorted; keep named files."""
     files: list[Path] = []
@@ -91,10 +100,13 @@ class KnowledgeBase:
         if check_model:
             self._check_model()
         self.vectors = VectorIndex(settings.store_dir)
+        self.keywords = KeywordIndex(settings.keyword_path)
         self._embedder: Embedder | None = None
+        self._retriever: Retriever | None = None
         self._embedder_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._recover_interrupted()
+        self._fill_keyword_index()
 
     # -- set-up --------------------------------------------------------------
 
@@ -147,8 +159,29 @@ class KnowledgeBase:
                     "removing interrupted document %s (%s)", record.id, record.file
                 )
                 self.vectors.delete(record.id)
+                self.keywords.delete(record.id)
                 self.catalogue.delete(record.id)
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _fill_keyword_index(self) -> None:
+        """Index in BM25 the ready documents the keyword index lacks, from Chroma."""
+        missing = self.catalogue.ready_ids() - self.keywords.document_ids()
+        for document_id in sorted(missing):
+            record = self.catalogue.get(document_id)
+            hits = self.vectors.get(
+                [f"{document_id}:{index}" for index in range(record.chunks)]
+            )
+            self.keywords.add(
+                document_id,
+                [hit.chunk_id for hit in hits],
+                [
+                    keyword_text(record.title, hit.metadata.get("section"), hit.text)
+                    for hit in hits
+                ],
+                record.language,
+            )
+        if missing:
+            logger.info("added %d documents to the keyword index", len(missing))
 
     # -- ingestion -----------------------------------------------------------
 
@@ -221,7 +254,7 @@ class KnowledgeBase:
     def _write_document(
         self, document_id: str, document: LoadedDocument, file: str, abs_path: str
     ) -> None:
-        """Write the catalogue entry and chunks; the document turns ready last."""
+        """Write the catalogue entry and chunks to both indexes; ready comes last."""
         embedder = self.embedder
         self.catalogue.begin_document(
             DocumentRecord(
@@ -245,6 +278,15 @@ class KnowledgeBase:
                 for chunk in document.chunks
             ]
             vectors = embedder.encode(texts)
+            self.keywords.add(
+                document_id,
+                [f"{document_id}:{index}" for index in range(len(texts))],
+                [
+                    keyword_text(document.title, chunk.section, chunk.text)
+                    for chunk in document.chunks
+                ],
+                document.language,
+            )
             self.vectors.add(
                 document_id,
                 [chunk.text for chunk in document.chunks],
@@ -256,6 +298,7 @@ class KnowledgeBase:
             )
         except BaseException:
             self.vectors.delete(document_id)
+            self.keywords.delete(document_id)
             self.catalogue.delete(document_id)
             raise
         if self.catalogue.get_meta("embedding_model") is None:
@@ -289,6 +332,7 @@ class KnowledgeBase:
         record = self.catalogue.get(document_id)
         if record is not None and not record.files:
             self.vectors.delete(document_id)
+            self.keywords.delete(document_id)
             self.catalogue.delete(document_id)
 
     def delete(self, document_id: str) -> None:
@@ -296,6 +340,7 @@ class KnowledgeBase:
             raise DocumentNotFoundError(document_id)
         with self._writer():
             self.vectors.delete(document_id)
+            self.keywords.delete(document_id)
             self.catalogue.delete(document_id)
         logger.info("deleted document %s", document_id)
 
@@ -307,6 +352,7 @@ class KnowledgeBase:
         paths = [Path(record.abs_path) for record in records]
         with self._writer():
             self.vectors.reset()
+            self.keywords.reset()
             for record in records:
                 self.catalogue.delete(record.id)
             self.catalogue.set_meta("embedding_model", self.embedder.name)
@@ -315,17 +361,42 @@ class KnowledgeBase:
 
     # -- reading -------------------------------------------------------------
 
-    def search(self, query: str, top_k: int | None = None) -> list[Passage]:
-        """Return the top-k passages of ready documents, best first."""
+    @property
+    def retriever(self) -> Retriever:
+        if self._retriever is None:
+            self._retriever = Retriever(self.vectors, self.keywords, self.embedder)
+        return self._retriever
+
+    def search(
+        self,
+        query: str,
+        top_k: int | None = None,
+        filters: Filters | None = None,
+        mode: SearchMode | None = None,
+    ) -> list[Passage]:
+        """Return the top-k passages of ready documents that pass the filters."""
         top_k = top_k or self.settings.top_k
-        vector = self.embedder.encode_query(query).tolist()
+        mode = mode or self.settings.search_mode
+        if filters:
+            allowed = matching_documents(self.catalogue.list(status=READY), filters)
+            return self.retriever.search(query, top_k, allowed, mode)
+        # Without filters every document may match, so readiness is checked after
+        # ranking; the margin covers chunks of documents still being written.
+        # NOTE: a document of more than READY_MARGIN matching chunks that is still
+        # being written can shorten a result list until it is ready.
         ready = self.catalogue.ready_ids()
-        hits = self.vectors.query(vector, top_k + 10)
-        passages = [Passage.from_hit(hit) for hit in hits]
+        passages = self.retriever.search(query, top_k + READY_MARGIN, None, mode)
         return [p for p in passages if p.document_id in ready][:top_k]
 
-    def ask(self, question: str, top_k: int | None = None) -> Answer:
-        passages = self.search(question, top_k=max(top_k or self.settings.top_k, 8))
+    def ask(
+        self,
+        question: str,
+        top_k: int | None = None,
+        filters: Filters | None = None,
+        mode: SearchMode | None = None,
+    ) -> Answer:
+        top_k = max(top_k or self.settings.top_k, 8)
+        passages = self.search(question, top_k=top_k, filters=filters, mode=mode)
         missing = [
             name
             for name in distinctive_names(question)

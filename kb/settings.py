@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +50,10 @@ class Settings(BaseSettings):
             "it; below it the answer says that no supporting source was found."
         ),
     )
+    search_mode: Literal["dense", "keyword", "hybrid"] = Field(
+        default="hybrid",
+        description="Ranking: dense vectors, BM25 keywords, or both fused.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `kb serve` binds.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port of `kb serve`.")
 
@@ -60,6 +65,10 @@ class Settings(BaseSettings):
     @property
     def store_dir(self) -> Path:
         return self.data_dir / "chroma"
+
+    @property
+    def keyword_path(self) -> Path:
+        return self.data_dir / "keyword.sqlite3"
 
     @property
     def catalogue_path(self) -> Path:

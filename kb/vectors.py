@@ -35,6 +35,7 @@ class VectorHit:
     text: str
     metadata: dict[str, Any]
     score: float
+    embedding: list[float] | None = None
 
 
 def chroma_metadata(values: dict[str, Any]) -> dict[str, Any]:
@@ -114,11 +115,39 @@ class VectorIndex:
         )
         return bool(result["ids"])
 
-    def query(self, embedding: list[float], top_k: int) -> list[VectorHit]:
-        if self.count() == 0:
+    def get(self, chunk_ids: list[str]) -> list[VectorHit]:
+        """Return chunks by id with their embeddings; the score is left at 0."""
+        if not chunk_ids:
             return []
+        result = self._collection.get(
+            ids=chunk_ids, include=["documents", "metadatas", "embeddings"]
+        )
+        return [
+            VectorHit(chunk_id, text or "", dict(meta or {}), 0.0, list(vector))
+            for chunk_id, text, meta, vector in zip(
+                result["ids"],
+                result["documents"],
+                result["metadatas"],
+                result["embeddings"],
+                strict=True,
+            )
+        ]
+
+    def query(
+        self,
+        embedding: list[float],
+        top_k: int,
+        document_ids: set[str] | None = None,
+    ) -> list[VectorHit]:
+        """Return the nearest chunks, only of `document_ids` when it is given."""
+        if self.count() == 0 or document_ids is not None and not document_ids:
+            return []
+        where = None
+        if document_ids is not None:
+            where = {"document_id": {"$in": sorted(document_ids)}}
         result = self._store.query(
-            VectorStoreQuery(query_embedding=embedding, similarity_top_k=top_k)
+            VectorStoreQuery(query_embedding=embedding, similarity_top_k=top_k),
+            where=where,
         )
         hits = []
         for node, similarity in zip(result.nodes, result.similarities, strict=True):

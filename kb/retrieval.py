@@ -1,0 +1,97 @@
+"""Dense, keyword and hybrid retrieval over ready documents.
+
+Hybrid search fuses the dense and the keyword rankings by reciprocal rank
+fusion (RRF): a chunk scores the sum of 1 / (RRF_K + rank) over the rankings
+that contain it. Every passage also carries its cosine similarity to the query,
+which the answer threshold uses whatever the ranking mode.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from kb.embedding import Embedder
+from kb.keyword import KeywordIndex
+from kb.search import Passage
+from kb.vectors import VectorHit, VectorIndex
+
+SearchMode = Literal["dense", "keyword", "hybrid"]
+SEARCH_MODES: tuple[str, ...] = ("dense", "keyword", "hybrid")
+RRF_K = 60
+MIN_CANDIDATES = 50  # depth of each ranking before fusion
+
+
+def fuse(rankings: list[list[str]], k: int = RRF_K) -> list[tuple[str, float]]:
+    """Return ids ranked by reciprocal rank fusion, best first."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, chunk_id in enumerate(ranking, start=1):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: -item[1])
+
+
+class Retriever:
+    """Rank chunks of the allowed documents for a query."""
+
+    def __init__(
+        self, vectors: VectorIndex, keywords: KeywordIndex, embedder: Embedder
+    ) -> None:
+        self.vectors = vectors
+        self.keywords = keywords
+        self.embedder = embedder
+
+    def search(
+        self,
+        query: str,
+        top_k: int,
+        allowed: set[str],
+        mode: SearchMode = "hybrid",
+    ) -> list[Passage]:
+        """Return the top-k passages of documents in `allowed`, best first."""
+        if mode not in SEARCH_MODES:
+            raise ValueError(f"unknown search mode {mode!r}")
+        query_vector = self.embedder.encode_query(query)
+        depth = max(MIN_CANDIDATES, top_k)
+        if mode == "dense":
+            hits = self.vectors.query(query_vector.tolist(), top_k, allowed)
+            return [self._passage(hit, hit.score, hit.score) for hit in hits]
+
+        keyword_ranking = self.keywords.search(query, depth, allowed)
+        if mode == "keyword":
+            ranked = keyword_ranking[:top_k]
+            dense_hits: dict[str, VectorHit] = {}
+        else:
+            hits = self.vectors.query(query_vector.tolist(), depth, allowed)
+            dense_hits = {hit.chunk_id: hit for hit in hits}
+            ranked = fuse([[h.chunk_id for h in hits], [c for c, _ in keyword_ranking]])
+            ranked = ranked[:top_k]
+        return self._resolve(ranked, dense_hits, query_vector)
+
+    def _resolve(
+        self,
+        ranked: list[tuple[str, float]],
+        dense_hits: dict[str, VectorHit],
+        query_vector: np.ndarray,
+    ) -> list[Passage]:
+        """Fetch text and metadata of ranked ids; compute missing similarities."""
+        missing = [chunk_id for chunk_id, _ in ranked if chunk_id not in dense_hits]
+        fetched = {hit.chunk_id: hit for hit in self.vectors.get(missing)}
+        passages = []
+        for chunk_id, score in ranked:
+            hit = dense_hits.get(chunk_id) or fetched.get(chunk_id)
+            if hit is None:
+                continue  # the keyword index is ahead of the vector store
+            similarity = hit.score
+            if chunk_id not in dense_hits and hit.embedding is not None:
+                similarity = float(np.dot(query_vector, np.asarray(hit.embedding)))
+            passages.append(self._passage(hit, score, similarity))
+        return passages
+
+    @staticmethod
+    def _passage(hit: VectorHit, score: float, similarity: float) -> Passage:
+        passage = Passage.from_hit(hit)
+        passage.score = round(float(score), 4)
+        passage.similarity = round(float(similarity), 4)
+        return passage
