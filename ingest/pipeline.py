@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
 from ingest.chunking import Tokenizer, pack_sections, split_units
-from ingest.documents import LoadedDocument
+from ingest.documents import LoadedDocument, Unit
 from ingest.language import detect_language
 from ingest.loaders import (
     LoadError,
@@ -54,6 +55,41 @@ def _drop_title_from_sections(document: LoadedDocument) -> None:
             unit.section = unit.section[len(prefix) :]
 
 
+def text_document(
+    file: str,
+    title: str,
+    text: str,
+    metadata: dict | None,
+    tokenizer: Tokenizer,
+    chunk_size: int,
+    chunk_overlap: int,
+) -> LoadedDocument:
+    """Build a document from text already in memory, such as a record of a dataset."""
+    data = text.encode("utf-8")
+    document = LoadedDocument(
+        path=Path(file),
+        title=title.strip()[:200] or file,
+        doc_type="text",
+        content_hash=hashlib.sha256(data).hexdigest(),
+        units=[Unit(text=text.strip())],
+        metadata=dict(metadata or {}),
+    )
+    return _finish(document, tokenizer, chunk_size, chunk_overlap)
+
+
+def _finish(
+    document: LoadedDocument, tokenizer: Tokenizer, chunk_size: int, chunk_overlap: int
+) -> LoadedDocument:
+    """Detect the language, pack short sections and split into chunks."""
+    document.language = detect_language(document.text)
+    document.units = pack_sections(document.units, tokenizer, chunk_size)
+    _drop_title_from_sections(document)
+    document.chunks = split_units(document.units, tokenizer, chunk_size, chunk_overlap)
+    if not document.chunks:
+        raise LoadError("no text left after chunking")
+    return document
+
+
 def load_document(
     path: Path,
     tokenizer: Tokenizer,
@@ -72,11 +108,4 @@ def load_document(
         raise LoadError("the file is empty (0 bytes)")
     _check_content(path, data)
 
-    document = loader(path, data)
-    document.language = detect_language(document.text)
-    document.units = pack_sections(document.units, tokenizer, chunk_size)
-    _drop_title_from_sections(document)
-    document.chunks = split_units(document.units, tokenizer, chunk_size, chunk_overlap)
-    if not document.chunks:
-        raise LoadError("no text left after chunking")
-    return document
+    return _finish(loader(path, data), tokenizer, chunk_size, chunk_overlap)

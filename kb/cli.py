@@ -214,6 +214,25 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from evals.runner import format_report, run_eval
+
+    modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    unknown = sorted(set(modes) - {"dense", "keyword", "hybrid"})
+    if unknown:
+        raise KBError(
+            f"unknown --modes {', '.join(unknown)}; use dense, keyword, hybrid"
+        )
+    if args.beir is None and args.gold is None:
+        raise KBError("give --beir FOLDER, --gold FILE with --corpus PATHS, or both")
+    if args.gold is not None and not args.corpus:
+        raise KBError("--gold needs --corpus: the documents the questions are about")
+    results = run_eval(args.out, args.beir, args.gold, args.corpus, modes)
+    print(format_report(results))
+    print(f"\nwrote {args.out / 'results.json'}, report.md and recall.png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kb",
@@ -269,6 +288,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="rebuild the index from the catalogued files (after a model change)",
     )
     reindex.set_defaults(func=cmd_reindex)
+
+    evaluate = commands.add_parser(
+        "eval", help="measure retrieval per ranking mode on BEIR and gold questions"
+    )
+    evaluate.add_argument(
+        "--beir", type=Path, help="BEIR folder: corpus, queries, qrels"
+    )
+    evaluate.add_argument("--gold", type=Path, help="gold questions, JSON lines")
+    evaluate.add_argument(
+        "--corpus",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="files and folders the gold questions are about",
+    )
+    evaluate.add_argument(
+        "--out", type=Path, default=Path("evals/results"), help="output folder"
+    )
+    evaluate.add_argument(
+        "--modes",
+        default="dense,keyword,hybrid",
+        help="comma-separated ranking modes to compare",
+    )
+    evaluate.set_defaults(func=cmd_eval)
 
     serve = commands.add_parser("serve", help="serve the API and the web UI")
     serve.add_argument("--host", default=None, help="address to bind (KB_HOST)")

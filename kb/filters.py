@@ -87,3 +87,13 @@ def matching_documents(records: Iterable[DocumentRecord], filters: Filters) -> s
         for record in records
         if all(_matches(record, field, wanted) for field, wanted in filters.items())
     }
+
+
+def field_values(records: Iterable[DocumentRecord]) -> dict[str, list[str]]:
+    """Return the values present for each filter field except `file`, sorted."""
+    values: dict[str, set[str]] = {field: set() for field in FILTER_FIELDS}
+    for record in records:
+        for field in FILTER_FIELDS:
+            if field != "file":
+                values[field].update(_values(record, field))
+    return {field: sorted(found) for field, found in values.items() if found}

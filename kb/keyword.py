@@ -57,6 +57,9 @@ STOPWORDS = {
     "ru": bm25s_stopwords.STOPWORDS_RUSSIAN,
 }
 MAX_QUERY_TERMS = 64
+NAME = re.compile(r"\b(?=\w*[A-Z]\w*[A-Z])\w{3,}\b")
+NAME_WEIGHT = 3
+RARE_SHARE = 0.02  # a name in more chunks than this gets no extra weight
 
 SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5(
@@ -65,6 +68,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5(
     document_id UNINDEXED,
     tokenize = "unicode61 remove_diacritics 0"
 );
+CREATE VIRTUAL TABLE IF NOT EXISTS vocabulary USING fts5vocab(chunks, row);
 CREATE TABLE IF NOT EXISTS languages (
     document_id TEXT PRIMARY KEY,
     language TEXT NOT NULL
@@ -91,20 +95,29 @@ def analyze(text: str, language: str) -> list[str]:
     return stemmer.stemWords(tokens) if stemmer else tokens
 
 
-def query_terms(query: str, languages: Iterable[str]) -> list[str]:
-    """Return the stems of the query in each language, without duplicates."""
+def query_terms(query: str, languages: Iterable[str]) -> dict[str, int]:
+    """Return the stems of the query in each language, with their weights.
+
+    Names and acronyms (two or more capitals, such as DiAgnostiK or SEAMEO)
+    weigh NAME_WEIGHT times as much as other words: one rare name says more
+    about the document wanted than several common words around it. The
+    index drops the extra weight again for names that are common in it.
+    """
     languages = sorted(set(languages)) or ["en"]
     stop_everywhere = set.intersection(*(set(_stopwords(lang)) for lang in languages))
-    terms: dict[str, None] = {}
+    names = {name.lower() for name in NAME.findall(query)}
+    terms: dict[str, int] = {}
     for token in TOKEN.findall(query.lower()):
         if token in stop_everywhere:
             continue
+        weight = NAME_WEIGHT if token in names else 1
         for language in languages:
             if token in _stopwords(language):
                 continue
             stemmer = _stemmer(language)
-            terms[stemmer.stemWord(token) if stemmer else token] = None
-    return list(terms)[:MAX_QUERY_TERMS]
+            term = stemmer.stemWord(token) if stemmer else token
+            terms[term] = max(terms.get(term, 0), weight)
+    return dict(list(terms.items())[:MAX_QUERY_TERMS])
 
 
 class KeywordIndex:
@@ -175,6 +188,20 @@ class KeywordIndex:
                     self._languages_cache = sorted(row[0] for row in rows)
             return self._languages_cache
 
+    def _keep_rare_boosts(self, terms: dict[str, int]) -> dict[str, int]:
+        """Drop the name weight of terms found in more than RARE_SHARE of chunks."""
+        boosted = [term for term, weight in terms.items() if weight > 1]
+        if not boosted:
+            return terms
+        with self._connect() as db:
+            total = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] or 1
+            marks = ",".join("?" * len(boosted))
+            rows = db.execute(
+                f"SELECT term, doc FROM vocabulary WHERE term IN ({marks})", boosted
+            ).fetchall()
+        common = {term for term, count in rows if count > RARE_SHARE * total}
+        return {term: 1 if term in common else weight for term, weight in terms.items()}
+
     def search(
         self, query: str, top_k: int, document_ids: set[str] | None = None
     ) -> list[tuple[str, float]]:
@@ -182,7 +209,14 @@ class KeywordIndex:
         terms = query_terms(query, self.languages())
         if not terms or document_ids is not None and not document_ids:
             return []
-        match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        terms = self._keep_rare_boosts(terms)
+        # FTS5 sums BM25 over the phrases of a query, so repeating a term
+        # multiplies its weight.
+        match = " OR ".join(
+            '"' + term.replace('"', '""') + '"'
+            for term, weight in terms.items()
+            for _ in range(weight)
+        )
         sql = "SELECT chunk_id, -bm25(chunks) FROM chunks WHERE chunks MATCH ?"
         params: list = [match]
         if document_ids is not None:

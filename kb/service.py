@@ -12,13 +12,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest import SUPPORTED_SUFFIXES, LoadedDocument, load_document
+import numpy as np
+
+from ingest import SUPPORTED_SUFFIXES, LoadedDocument, load_document, text_document
 from ingest.loaders import LoadError
 from kb.answer import Answer, distinctive_names, extractive_answer
 from kb.catalogue import INDEXING, READY, Catalogue, DocumentRecord
 from kb.embedding import Embedder, load_embedder, resolve_model_path
 from kb.errors import ConfigError, DocumentNotFoundError, ModelMismatchError
-from kb.filters import Filters, matching_documents
+from kb.filters import Filters, field_values, matching_documents
 from kb.keyword import KeywordIndex
 from kb.retrieval import Retriever, SearchMode
 from kb.search import Passage
@@ -62,6 +64,16 @@ class IngestReport:
             "files": [outcome.to_dict() for outcome in self.outcomes],
             "totals": self.totals(),
         }
+
+
+@dataclass
+class TextItem:
+    """A text to index without a file, e.g. one record of an evaluation dataset."""
+
+    file: str
+    title: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def keyword_text(title: str, section: str | None, text: str) -> str:
@@ -225,7 +237,78 @@ class KnowledgeBase:
         with self._writer():
             return self._store(document, file, abs_path)
 
-    def _store(self, document: LoadedDocument, file: str, abs_path: str) -> FileOutcome:
+    def ingest_texts(
+        self,
+        items: Iterable[TextItem],
+        on_item: Callable[[FileOutcome], None] | None = None,
+        batch_size: int = 64,
+    ) -> IngestReport:
+        """Index texts already in memory (dataset records), encoding in batches."""
+        report = IngestReport()
+        batch: list[TextItem] = []
+        for item in items:
+            batch.append(item)
+            if len(batch) == batch_size:
+                report.outcomes.extend(self._ingest_text_batch(batch, on_item))
+                batch = []
+        report.outcomes.extend(self._ingest_text_batch(batch, on_item))
+        return report
+
+    def _ingest_text_batch(
+        self, batch: list[TextItem], on_item: Callable[[FileOutcome], None] | None
+    ) -> list[FileOutcome]:
+        embedder = self.embedder
+        outcomes: list[FileOutcome] = []
+        pending = []
+        for item in batch:
+            try:
+                document = text_document(
+                    item.file,
+                    item.title,
+                    item.text,
+                    item.metadata,
+                    tokenizer=embedder.tokenize,
+                    chunk_size=self.settings.chunk_size,
+                    chunk_overlap=self.settings.chunk_overlap,
+                )
+            except LoadError as error:
+                outcomes.append(FileOutcome(item.file, FAILED, str(error)))
+                continue
+            pending.append(document)
+        # Encode only documents not indexed yet; the others are skipped by _store.
+        new = [doc for doc in pending if not self._is_ready(doc.content_hash[:16])]
+        texts = [
+            embedder.passage_text(doc.title, chunk.section, chunk.text)
+            for doc in new
+            for chunk in doc.chunks
+        ]
+        vectors = embedder.encode(texts)
+        offsets: dict[int, np.ndarray] = {}
+        start = 0
+        for document in new:
+            offsets[id(document)] = vectors[start : start + len(document.chunks)]
+            start += len(document.chunks)
+        with self._writer():
+            for document in pending:
+                file = str(document.path)
+                outcome = self._store(document, file, file, offsets.get(id(document)))
+                outcomes.append(outcome)
+        if on_item:
+            for outcome in outcomes:
+                on_item(outcome)
+        return outcomes
+
+    def _is_ready(self, document_id: str) -> bool:
+        record = self.catalogue.get(document_id)
+        return record is not None and record.status == READY
+
+    def _store(
+        self,
+        document: LoadedDocument,
+        file: str,
+        abs_path: str,
+        vectors: np.ndarray | None = None,
+    ) -> FileOutcome:
         document_id = document.content_hash[:16]
         previous_id = self.catalogue.document_for_file(abs_path)
         existing = self.catalogue.get(document_id)
@@ -244,7 +327,7 @@ class KnowledgeBase:
                 existing.chunks,
             )
 
-        self._write_document(document_id, document, file, abs_path)
+        self._write_document(document_id, document, file, abs_path, vectors)
         self._drop_if_orphaned(previous_id, keep=document_id)
         logger.info(
             "indexed %s as %s (%d chunks)", file, document_id, len(document.chunks)
@@ -252,7 +335,12 @@ class KnowledgeBase:
         return FileOutcome(file, INDEXED, "", document_id, len(document.chunks))
 
     def _write_document(
-        self, document_id: str, document: LoadedDocument, file: str, abs_path: str
+        self,
+        document_id: str,
+        document: LoadedDocument,
+        file: str,
+        abs_path: str,
+        vectors: np.ndarray | None = None,
     ) -> None:
         """Write the catalogue entry and chunks to both indexes; ready comes last."""
         embedder = self.embedder
@@ -277,7 +365,8 @@ class KnowledgeBase:
                 embedder.passage_text(document.title, chunk.section, chunk.text)
                 for chunk in document.chunks
             ]
-            vectors = embedder.encode(texts)
+            if vectors is None:
+                vectors = embedder.encode(texts)
             self.keywords.add(
                 document_id,
                 [f"{document_id}:{index}" for index in range(len(texts))],
@@ -412,6 +501,10 @@ class KnowledgeBase:
             self.settings.answer_threshold,
             missing_names=missing,
         )
+
+    def filter_values(self) -> dict[str, list[str]]:
+        """Return the values each filter field takes in the ready documents."""
+        return field_values(self.catalogue.list(status=READY))
 
     def documents(self) -> list[DocumentRecord]:
         return self.catalogue.list()

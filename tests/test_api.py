@@ -110,3 +110,28 @@ def test_openapi_docs_and_ui_are_served(client):
     ui = client.get("/")
     assert ui.status_code == 200
     assert "gradio" in ui.text.lower()
+
+
+def test_search_filter_query_parameter(client):
+    params = {"q": "realidad virtual", "k": 4, "filter": ["language=es"]}
+    body = client.get("/api/search", params=params).json()
+    assert len(body) == 4
+    assert {item["language"] for item in body} == {"es"}
+
+
+def test_search_bad_filter_is_400(client):
+    response = client.get("/api/search", params={"q": "vr", "filter": "colour=red"})
+    assert response.status_code == 400
+    assert "unknown filter field colour" in response.json()["detail"]
+
+
+def test_ask_with_filters_cites_only_matching(client):
+    body = client.post(
+        "/api/ask",
+        json={
+            "question": "How is AI used in schools?",
+            "filters": {"language": ["fi"]},
+        },
+    ).json()
+    assert body["citations"]
+    assert {c["language"] for c in body["citations"]} == {"fi"}

@@ -115,3 +115,37 @@ def test_unknown_model_setting_is_explained(data_dir):
     )
     assert result.returncode == 2
     assert "KB_MODEL='/nonexistent/model'" in result.stderr
+
+
+def test_batch_search_writes_one_line_per_query(data_dir, tmp_path):
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text(
+        '{"id": "q1", "query": "virtual museum"}\n'
+        '{"id": 2, "query": "apprentice training"}\n',
+        encoding="utf-8",
+    )
+    result = run_kb(data_dir, "search", "--queries", str(queries), "-k", "3")
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["id"] for row in rows] == ["q1", 2]
+    assert all(len(row["results"]) == 3 for row in rows)
+    assert {"file", "page", "section", "passage", "score"} <= set(rows[0]["results"][0])
+
+
+def test_search_filter_option(data_dir):
+    result = run_kb(
+        data_dir, "search", "--json", "-k", "5", "--filter", "country=Italy", "museum"
+    )
+    passages = json.loads(result.stdout)
+    italian = {
+        "ai4t-teacher-training-five-countries.md",
+        "artemia-easy-to-read-virtual-museum.md",
+        "youthink-immersive-media-literacy.md",
+    }
+    assert passages
+    assert {Path(p["file"]).name for p in passages} <= italian
+
+
+def test_unknown_filter_field_is_an_error(data_dir):
+    result = run_kb(data_dir, "search", "--filter", "colour=red", "museum", check=False)
+    assert result.returncode == 2
+    assert "unknown filter field colour" in result.stderr

@@ -20,16 +20,31 @@ EXAMPLES = [
     "What should a school check before buying an XR training simulator?",
     "Which AI tools help teachers personalise learning?",
 ]
+FILTER_LABELS = {
+    "technology": "Technology",
+    "use_case": "Use case",
+    "country": "Country",
+    "language": "Language",
+    "doc_type": "Document type",
+}
 
 
 def build_ui(kb: KnowledgeBase) -> gr.Blocks:
-    def ask(question: str) -> str:
+    fields = list(FILTER_LABELS)
+
+    def ask(question: str, *selected: list[str]) -> str:
         question = (question or "").strip()
         if not question:
             return "<p>Type a question first.</p>"
-        return render_answer(kb.ask(question))
+        filters = {
+            field: values
+            for field, values in zip(fields, selected, strict=True)
+            if values
+        }
+        return render_answer(kb.ask(question, filters=filters or None))
 
     stats = kb.stats()
+    values = kb.filter_values()
     with gr.Blocks(title="VET practice knowledge base") as blocks:
         gr.Markdown(
             "## AI and XR in vocational education: ask the knowledge base\n"
@@ -39,9 +54,20 @@ def build_ui(kb: KnowledgeBase) -> gr.Blocks:
         question = gr.Textbox(
             label="Question", placeholder="e.g. " + EXAMPLES[0], elem_id="question"
         )
+        with gr.Accordion("Filters", open=False, elem_id="filters"), gr.Row():
+            selectors = [
+                gr.Dropdown(
+                    choices=values.get(field, []),
+                    multiselect=True,
+                    label=label,
+                    elem_id=f"filter-{field}",
+                )
+                for field, label in FILTER_LABELS.items()
+            ]
         button = gr.Button("Ask", variant="primary", elem_id="ask")
         answer = gr.HTML(elem_id="answer")
         gr.Examples(EXAMPLES, inputs=question)
-        button.click(ask, inputs=question, outputs=answer)
-        question.submit(ask, inputs=question, outputs=answer)
+        inputs = [question, *selectors]
+        button.click(ask, inputs=inputs, outputs=answer)
+        question.submit(ask, inputs=inputs, outputs=answer)
     return blocks

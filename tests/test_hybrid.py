@@ -1,0 +1,133 @@
+"""Keyword index, hybrid ranking, filters and batch search on real stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kb.filters import FilterError, parse_filters
+from kb.keyword import KeywordIndex, analyze, query_terms
+from kb.retrieval import fuse
+from kb.service import KnowledgeBase
+from kb.settings import Settings
+
+
+def test_analyze_stems_per_language():
+    assert analyze("Opettajien koulutus", "fi") == analyze(
+        "opettajat koulutuksen", "fi"
+    )
+    assert analyze("the simulators", "en") == ["simul"]
+    assert analyze("die Simulatoren", "de") == ["simulator"]
+
+
+def test_query_terms_cover_index_languages():
+    terms = query_terms("teachers training", ["en", "fi"])
+    assert "teacher" in terms
+    assert "train" in terms
+
+
+def test_keyword_index_updates_in_place(tmp_path):
+    index = KeywordIndex(tmp_path / "k.sqlite3")
+    index.add("a", ["a:0"], ["welding simulator for apprentices"], "en")
+    index.add("b", ["b:0"], ["chatbot privacy policy"], "en")
+    assert [c for c, _ in index.search("welding", 5)] == ["a:0"]
+    index.delete("a")
+    assert index.search("welding", 5) == []
+    assert [c for c, _ in index.search("privacy", 5)] == ["b:0"]
+
+
+def test_keyword_index_survives_reopen(tmp_path):
+    KeywordIndex(tmp_path / "k.sqlite3").add("a", ["a:0"], ["Talent Focus Week"], "en")
+    reopened = KeywordIndex(tmp_path / "k.sqlite3")
+    assert [c for c, _ in reopened.search("talent week", 5)] == ["a:0"]
+
+
+def test_keyword_search_respects_document_filter(tmp_path):
+    index = KeywordIndex(tmp_path / "k.sqlite3")
+    index.add("a", ["a:0"], ["welding simulator"], "en")
+    index.add("b", ["b:0"], ["welding torch"], "en")
+    assert [c for c, _ in index.search("welding", 5, {"b"})] == ["b:0"]
+    assert index.search("welding", 5, set()) == []
+
+
+def test_fuse_ranks_shared_items_first():
+    fused = fuse([["x", "y", "z"], ["y", "w"]])
+    assert [item for item, _ in fused][:2] == ["y", "x"]
+
+
+def test_parse_filters_groups_repeated_fields():
+    assert parse_filters(["technology=VR", "technology=AR", "country=Spain"]) == {
+        "technology": ["VR", "AR"],
+        "country": ["Spain"],
+    }
+
+
+@pytest.mark.parametrize("item", ["technology", "colour=red", "country="])
+def test_parse_filters_rejects_bad_items(item):
+    with pytest.raises(FilterError):
+        parse_filters([item])
+
+
+def test_hybrid_finds_exact_name(corpus_kb):
+    passages = corpus_kb.search("Smart Education Readiness Index SEAMEO", top_k=3)
+    assert any("Smart Education Readiness Index" in p.passage for p in passages)
+
+
+def test_filter_applies_before_ranking(corpus_kb):
+    query = "welding simulator training costs"
+    unfiltered = corpus_kb.search(query, top_k=5)
+    assert all(p.language == "en" for p in unfiltered)
+    filtered = corpus_kb.search(query, top_k=5, filters={"language": ["es"]})
+    assert len(filtered) == 5
+    assert {p.language for p in filtered} == {"es"}
+
+
+def test_filter_by_file_name(corpus_kb):
+    passages = corpus_kb.search(
+        "simulator", top_k=4, filters={"file": ["drinvet_myths-and-facts.md"]}
+    )
+    assert passages
+    assert {Path(p.file).name for p in passages} == {"drinvet_myths-and-facts.md"}
+
+
+def test_case_filters_match_list_values(cases_kb):
+    passages = cases_kb.search(
+        "training",
+        top_k=10,
+        filters={"technology": ["simulator"], "country": ["France"]},
+    )
+    names = {Path(p.file).name for p in passages}
+    assert names == {"caterpillar-france-virtual-welding-training.md"}
+
+
+def test_every_mode_returns_ranked_passages(corpus_kb):
+    for mode in ("dense", "keyword", "hybrid"):
+        passages = corpus_kb.search("Instructor 2.0 role", top_k=4, mode=mode)
+        assert len(passages) == 4, mode
+        scores = [p.score for p in passages]
+        assert scores == sorted(scores, reverse=True), mode
+
+
+def test_delete_removes_from_both_indexes(tmp_path):
+    source = tmp_path / "marker.txt"
+    source.write_text("The zebrafinch protocol trains welders on Fridays.")
+    kb = KnowledgeBase(Settings(data_dir=tmp_path / "data"))
+    outcome = kb.ingest_file(source)
+    assert kb.search("zebrafinch", top_k=3, mode="keyword")
+    kb.delete(outcome.document_id)
+    assert kb.search("zebrafinch", top_k=3, mode="keyword") == []
+    reopened = KnowledgeBase(Settings(data_dir=tmp_path / "data"))
+    assert reopened.search("zebrafinch", top_k=3, mode="hybrid") == []
+
+
+def test_keyword_index_rebuilt_from_vectors(tmp_path):
+    source = tmp_path / "note.txt"
+    source.write_text("Holographic lathe training for first-year apprentices.")
+    settings = Settings(data_dir=tmp_path / "data")
+    KnowledgeBase(settings).ingest_file(source)
+    for path in settings.data_dir.glob("keyword.sqlite3*"):
+        path.unlink()
+    reopened = KnowledgeBase(settings)
+    hits = reopened.search("holographic lathe", top_k=1, mode="keyword")
+    assert [Path(p.file).name for p in hits] == ["note.txt"]
