@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+SearchModeName = Literal["dense", "keyword", "hybrid"]
 
 
 class AskRequest(BaseModel):
@@ -12,6 +14,11 @@ class AskRequest(BaseModel):
     top_k: int | None = Field(
         default=None, ge=1, le=50, description="Passages to read."
     )
+    filters: dict[str, list[str]] | None = Field(
+        default=None,
+        description='Metadata filters, e.g. {"technology": ["VR", "AR"]}.',
+    )
+    mode: SearchModeName | None = Field(default=None, description="Ranking mode.")
 
 
 class PassageOut(BaseModel):

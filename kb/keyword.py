@@ -58,7 +58,6 @@ STOPWORDS = {
 }
 MAX_QUERY_TERMS = 64
 NAME = re.compile(r"\b(?=\w*[A-Z]\w*[A-Z])\w{3,}\b")
-NAME_WEIGHT = 3
 RARE_SHARE = 0.02  # a name in more chunks than this gets no extra weight
 
 SCHEMA = """
@@ -95,13 +94,16 @@ def analyze(text: str, language: str) -> list[str]:
     return stemmer.stemWords(tokens) if stemmer else tokens
 
 
-def query_terms(query: str, languages: Iterable[str]) -> dict[str, int]:
+def query_terms(
+    query: str, languages: Iterable[str], name_weight: int = 1
+) -> dict[str, int]:
     """Return the stems of the query in each language, with their weights.
 
     Names and acronyms (two or more capitals, such as DiAgnostiK or SEAMEO)
-    weigh NAME_WEIGHT times as much as other words: one rare name says more
-    about the document wanted than several common words around it. The
-    index drops the extra weight again for names that are common in it.
+    weigh `name_weight` times as much as other words: in hybrid search the
+    dense ranking covers the meaning, and one rare name says more about the
+    document wanted than the common words around it. The index drops the
+    extra weight again for names that are common in it.
     """
     languages = sorted(set(languages)) or ["en"]
     stop_everywhere = set.intersection(*(set(_stopwords(lang)) for lang in languages))
@@ -110,7 +112,7 @@ def query_terms(query: str, languages: Iterable[str]) -> dict[str, int]:
     for token in TOKEN.findall(query.lower()):
         if token in stop_everywhere:
             continue
-        weight = NAME_WEIGHT if token in names else 1
+        weight = name_weight if token in names else 1
         for language in languages:
             if token in _stopwords(language):
                 continue
@@ -203,10 +205,14 @@ class KeywordIndex:
         return {term: 1 if term in common else weight for term, weight in terms.items()}
 
     def search(
-        self, query: str, top_k: int, document_ids: set[str] | None = None
+        self,
+        query: str,
+        top_k: int,
+        document_ids: set[str] | None = None,
+        name_weight: int = 1,
     ) -> list[tuple[str, float]]:
         """Return `(chunk_id, bm25)` pairs, best first; higher scores are better."""
-        terms = query_terms(query, self.languages())
+        terms = query_terms(query, self.languages(), name_weight)
         if not terms or document_ids is not None and not document_ids:
             return []
         terms = self._keep_rare_boosts(terms)

@@ -21,6 +21,9 @@ SearchMode = Literal["dense", "keyword", "hybrid"]
 SEARCH_MODES: tuple[str, ...] = ("dense", "keyword", "hybrid")
 RRF_K = 60
 MIN_CANDIDATES = 50  # depth of each ranking before fusion
+# Weight of rare names in the keyword ranking of hybrid search; plain keyword
+# search keeps standard BM25. Both choices are measured in BENCHMARKS.md.
+HYBRID_NAME_WEIGHT = 2
 
 
 def fuse(rankings: list[list[str]], k: int = RRF_K) -> list[tuple[str, float]]:
@@ -58,11 +61,13 @@ class Retriever:
             hits = self.vectors.query(query_vector.tolist(), top_k, allowed)
             return [self._passage(hit, hit.score, hit.score) for hit in hits]
 
-        keyword_ranking = self.keywords.search(query, depth, allowed)
         if mode == "keyword":
-            ranked = keyword_ranking[:top_k]
+            ranked = self.keywords.search(query, top_k, allowed)
             dense_hits: dict[str, VectorHit] = {}
         else:
+            keyword_ranking = self.keywords.search(
+                query, depth, allowed, name_weight=HYBRID_NAME_WEIGHT
+            )
             hits = self.vectors.query(query_vector.tolist(), depth, allowed)
             dense_hits = {hit.chunk_id: hit for hit in hits}
             ranked = fuse([[h.chunk_id for h in hits], [c for c, _ in keyword_ranking]])

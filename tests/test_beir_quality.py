@@ -19,7 +19,8 @@ from kb.settings import Settings
 from tests.conftest import reference_path
 
 DISTRACTORS = 700
-FLOORS = {"keyword": 0.0, "dense": 0.0, "hybrid": 0.0}
+# Measured 0.805, 0.811 and 0.836 when set.
+FLOORS = {"keyword": 0.79, "dense": 0.80, "hybrid": 0.82}
 
 
 @pytest.fixture(scope="module")
