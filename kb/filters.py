@@ -69,14 +69,14 @@ def _values(record: DocumentRecord, field: str) -> list[str]:
     return [str(item) for item in items]
 
 
-def _matches(record: DocumentRecord, field: str, wanted: list[str]) -> bool:
-    have = {value.casefold() for value in _values(record, field)}
-    if field == "file":
-        return any(
-            w.casefold() in have or any(h.endswith("/" + w.casefold()) for h in have)
-            for w in wanted
-        )
-    return any(w.casefold() in have for w in wanted)
+def _matches(record: DocumentRecord, field: str, requested: list[str]) -> bool:
+    present = {value.casefold() for value in _values(record, field)}
+    for value in (item.casefold() for item in requested):
+        if value in present:
+            return True
+        if field == "file" and any(p.endswith("/" + value) for p in present):
+            return True
+    return False
 
 
 def matching_documents(records: Iterable[DocumentRecord], filters: Filters) -> set[str]:
@@ -85,7 +85,7 @@ def matching_documents(records: Iterable[DocumentRecord], filters: Filters) -> s
     return {
         record.id
         for record in records
-        if all(_matches(record, field, wanted) for field, wanted in filters.items())
+        if all(_matches(record, field, values) for field, values in filters.items())
     }
 
 

@@ -100,10 +100,10 @@ def query_terms(
     """Return the stems of the query in each language, with their weights.
 
     Names and acronyms (two or more capitals, such as DiAgnostiK or SEAMEO)
-    weigh `name_weight` times as much as other words: in hybrid search the
-    dense ranking covers the meaning, and one rare name says more about the
-    document wanted than the common words around it. The index drops the
-    extra weight again for names that are common in it.
+    weigh `name_weight` times as much as other words. In hybrid search the
+    dense ranking covers the meaning, and one rare name identifies the
+    requested document better than the common words around it. The index
+    drops the extra weight again for names that are common in it.
     """
     languages = sorted(set(languages)) or ["en"]
     stop_everywhere = set.intersection(*(set(_stopwords(lang)) for lang in languages))
