@@ -6,9 +6,10 @@ import logging
 import mimetypes
 import time
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
+from api.curation import add_curation_routes
 from api.models import (
     AnswerOut,
     AskRequest,
@@ -18,6 +19,8 @@ from api.models import (
     PassageOut,
     SearchModeName,
 )
+from api.security import curator_guard, reader_guard
+from kb.auth import parse_hashes, token_matches
 from kb.catalogue import DocumentRecord
 from kb.errors import DocumentNotFoundError, KBError
 from kb.filters import parse_filters
@@ -48,6 +51,8 @@ def _document_out(record: DocumentRecord) -> DocumentOut:
 
 def create_api(kb: KnowledgeBase) -> FastAPI:
     """Build the JSON API around an open knowledge base."""
+    reader = Depends(reader_guard(kb.settings))
+    curator = Depends(curator_guard(kb.settings))
     app = FastAPI(
         title="VET practice knowledge base",
         description="Questions answered with cited sources about AI and XR in VET.",
@@ -76,7 +81,8 @@ def create_api(kb: KnowledgeBase) -> FastAPI:
     @app.exception_handler(KBError)
     async def kb_error(request: Request, error: KBError):
         logger.warning("request %s failed: %s", request.url.path, error)
-        return JSONResponse(status_code=400, content={"detail": str(error)})
+        status = getattr(error, "status", 400)
+        return JSONResponse(status_code=status, content={"detail": str(error)})
 
     @app.get("/api/health", response_model=HealthOut)
     def health() -> HealthOut:
@@ -88,7 +94,7 @@ def create_api(kb: KnowledgeBase) -> FastAPI:
             model=stats["model"],
         )
 
-    @app.post("/api/ask", response_model=AnswerOut)
+    @app.post("/api/ask", response_model=AnswerOut, dependencies=[reader])
     def ask(request: AskRequest) -> dict:
         answer = kb.ask(
             request.question,
@@ -98,7 +104,7 @@ def create_api(kb: KnowledgeBase) -> FastAPI:
         )
         return answer.to_dict()
 
-    @app.get("/api/search", response_model=list[PassageOut])
+    @app.get("/api/search", response_model=list[PassageOut], dependencies=[reader])
     def search(
         q: str = Query(min_length=1, max_length=2000, description="Query text."),
         k: int | None = Query(default=None, ge=1, le=100, description="Passages."),
@@ -110,17 +116,22 @@ def create_api(kb: KnowledgeBase) -> FastAPI:
         passages = kb.search(q, top_k=k, filters=parse_filters(filter), mode=mode)
         return [{"n": n, **p.to_dict()} for n, p in enumerate(passages, start=1)]
 
-    @app.get("/api/documents", response_model=list[DocumentOut])
+    @app.get("/api/documents", response_model=list[DocumentOut], dependencies=[reader])
     def documents() -> list[DocumentOut]:
         return [_document_out(record) for record in kb.documents()]
 
     @app.get(
-        "/api/documents/{document_id}", response_model=DocumentOut, responses=NOT_FOUND
+        "/api/documents/{document_id}",
+        response_model=DocumentOut,
+        responses=NOT_FOUND,
+        dependencies=[reader],
     )
     def document(document_id: str) -> DocumentOut:
         return _document_out(kb.document(document_id))
 
-    @app.get("/api/documents/{document_id}/file", responses=NOT_FOUND)
+    @app.get(
+        "/api/documents/{document_id}/file", responses=NOT_FOUND, dependencies=[reader]
+    )
     def document_file(document_id: str) -> FileResponse:
         path = kb.source_file(document_id)
         media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -136,6 +147,7 @@ def create_api(kb: KnowledgeBase) -> FastAPI:
             content_disposition_type="inline",
         )
 
+    add_curation_routes(app, kb, curator)
     return app
 
 
@@ -149,6 +161,16 @@ def create_app(
 
     kb = kb or KnowledgeBase(settings or Settings())
     app = create_api(kb)
+    readers = parse_hashes(kb.settings.reader_token_sha256)
+    auth = None
+    if readers:
+        # The UI asks for a login: any user name, the reader or curator token
+        # as the password.
+        tokens = readers + parse_hashes(kb.settings.curator_token_sha256)
+
+        def auth(username: str, password: str) -> bool:
+            return token_matches(password, tokens)
+
     return gr.mount_gradio_app(
-        app, build_ui(kb), path="/", css=CSS, footer_links=["api"]
+        app, build_ui(kb), path="/", css=CSS, footer_links=["api"], auth=auth
     )

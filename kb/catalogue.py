@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS documents (
     language TEXT NOT NULL,
     content_hash TEXT NOT NULL,
     metadata TEXT NOT NULL,
+    overrides TEXT NOT NULL DEFAULT '{}',
     status TEXT NOT NULL,
     chunks INTEGER NOT NULL DEFAULT 0,
     pages INTEGER,
@@ -60,6 +61,7 @@ class DocumentRecord:
     indexed_at: str
     metadata: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    overrides: dict[str, Any] = field(default_factory=dict)  # set by curators
 
 
 class Catalogue:
@@ -71,6 +73,14 @@ class Catalogue:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            columns = {
+                row["name"] for row in db.execute("PRAGMA table_info(documents)")
+            }
+            if "overrides" not in columns:  # written before metadata edits existed
+                db.execute(
+                    "ALTER TABLE documents "
+                    "ADD COLUMN overrides TEXT NOT NULL DEFAULT '{}'"
+                )
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -101,8 +111,8 @@ class Catalogue:
         with self._connect() as db:
             db.execute(
                 "INSERT INTO documents(id, file, abs_path, title, doc_type, language, "
-                "content_hash, metadata, status, chunks, pages, indexed_at) "
-                "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "content_hash, metadata, overrides, status, chunks, pages, indexed_at) "
+                "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.id,
                     record.file,
@@ -112,6 +122,7 @@ class Catalogue:
                     record.language,
                     record.content_hash,
                     json.dumps(record.metadata, ensure_ascii=False),
+                    json.dumps(record.overrides, ensure_ascii=False),
                     INDEXING,
                     record.chunks,
                     record.pages,
@@ -148,6 +159,31 @@ class Catalogue:
         with self._connect() as db:
             db.execute("DELETE FROM files WHERE document_id=?", (document_id,))
             db.execute("DELETE FROM documents WHERE id=?", (document_id,))
+
+    def set_overrides(self, document_id: str, overrides: dict[str, Any]) -> None:
+        with self._connect() as db:
+            db.execute(
+                "UPDATE documents SET overrides=? WHERE id=?",
+                (json.dumps(overrides, ensure_ascii=False), document_id),
+            )
+
+    def file_links(self, document_id: str) -> list[tuple[str, str]]:
+        """Return `(abs_path, file)` for every file name of a document."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT abs_path, file FROM files WHERE document_id=?", (document_id,)
+            ).fetchall()
+        return [(row["abs_path"], row["file"]) for row in rows]
+
+    def remove_file(self, abs_path: str) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM files WHERE abs_path=?", (abs_path,))
+
+    def all_file_links(self) -> list[tuple[str, str]]:
+        """Return `(abs_path, document_id)` for every file name in the catalogue."""
+        with self._connect() as db:
+            rows = db.execute("SELECT abs_path, document_id FROM files").fetchall()
+        return [(row["abs_path"], row["document_id"]) for row in rows]
 
     def document_for_file(self, abs_path: str) -> str | None:
         with self._connect() as db:
@@ -204,6 +240,7 @@ class Catalogue:
                 indexed_at=row["indexed_at"],
                 metadata=json.loads(row["metadata"]),
                 files=names.get(row["id"], []),
+                overrides=json.loads(row["overrides"]),
             )
             for row in rows
         ]

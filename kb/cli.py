@@ -54,6 +54,11 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             bar.update(1)
 
         report = kb.ingest(files, on_file=advance)
+    if args.prune:
+        from kb import curation
+
+        for path in curation.prune(kb, [p for p in args.paths if p.is_dir()]):
+            print(f"removed  {path}  (file no longer exists)")
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -163,6 +168,35 @@ def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    from kb.auth import new_token
+
+    token, digest = new_token()
+    print(f"token:  {token}")
+    print(f"sha256: {digest}")
+    print(
+        "\nGive the token to the curator; add the hash to KB_CURATOR_TOKEN_SHA256 "
+        "(comma-separated) on the server. The token is not stored anywhere."
+    )
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from kb import curation
+
+    report = curation.check(_knowledge_base(settings), repair=args.repair)
+    _print_json(report.to_dict())
+    return 0 if report.consistent or report.repaired else 1
+
+
+def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
+    kb = _knowledge_base(settings)
+    for document_id in args.ids:
+        kb.delete(document_id)
+        print(f"deleted {document_id}")
+    return 0
+
+
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     _print_json(_knowledge_base(settings).stats())
     return 0
@@ -250,6 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="exit with 1 when any file failed"
     )
     ingest.add_argument(
+        "--prune",
+        action="store_true",
+        help="remove documents whose files under the given folders are gone",
+    )
+    ingest.add_argument(
         "--if-empty",
         action="store_true",
         help="ingest only when the store holds no document yet",
@@ -279,6 +318,20 @@ def build_parser() -> argparse.ArgumentParser:
     documents = commands.add_parser("documents", help="list the catalogue")
     documents.add_argument("--json", action="store_true")
     documents.set_defaults(func=cmd_documents)
+
+    token = commands.add_parser("token", help="curator tokens")
+    token.add_argument("action", choices=["new"], help="new: print a token and hash")
+    token.set_defaults(func=cmd_token)
+
+    check = commands.add_parser(
+        "check", help="compare catalogue, vector store and keyword index"
+    )
+    check.add_argument("--repair", action="store_true", help="fix what is found")
+    check.set_defaults(func=cmd_check)
+
+    delete = commands.add_parser("delete", help="delete documents by id")
+    delete.add_argument("ids", nargs="+", help="document ids (see `kb documents`)")
+    delete.set_defaults(func=cmd_delete)
 
     stats = commands.add_parser("stats", help="print data folder and counts as JSON")
     stats.set_defaults(func=cmd_stats)

@@ -177,6 +177,11 @@ class KeywordIndex:
         with self._connect() as db:
             return int(db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
 
+    def chunk_document_ids(self) -> list[str]:
+        """Return the document id of every chunk in the index."""
+        with self._connect() as db:
+            return [row[0] for row in db.execute("SELECT document_id FROM chunks")]
+
     def document_ids(self) -> set[str]:
         with self._connect() as db:
             rows = db.execute("SELECT DISTINCT document_id FROM chunks").fetchall()

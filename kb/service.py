@@ -118,7 +118,7 @@ class KnowledgeBase:
         self._embedder_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._recover_interrupted()
-        self._fill_keyword_index()
+        self.fill_keyword_index()
 
     # -- set-up --------------------------------------------------------------
 
@@ -175,7 +175,7 @@ class KnowledgeBase:
                 self.catalogue.delete(record.id)
             fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _fill_keyword_index(self) -> None:
+    def fill_keyword_index(self) -> None:
         """Index in BM25 the ready documents the keyword index lacks, from Chroma."""
         missing = self.catalogue.ready_ids() - self.keywords.document_ids()
         for document_id in sorted(missing):
@@ -217,8 +217,20 @@ class KnowledgeBase:
         )
         return report
 
-    def ingest_file(self, path: Path) -> FileOutcome:
-        file = str(path)
+    def ingest_file(
+        self,
+        path: Path,
+        overrides: dict[str, Any] | None = None,
+        file: str | None = None,
+        force: bool = False,
+    ) -> FileOutcome:
+        """Index one file; one failure is returned as an outcome, never raised.
+
+        `overrides` are metadata set by a curator, kept over the file's own;
+        `file` is the name to show (default: the path as given); `force`
+        rewrites a document even when its content is already indexed.
+        """
+        file = file or str(path)
         abs_path = str(path.resolve())
         embedder = self.embedder
         try:
@@ -234,8 +246,12 @@ class KnowledgeBase:
             logger.warning("failed to ingest %s: %s", file, error)
             return FileOutcome(file, FAILED, str(error))
 
+        overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+        document.metadata.update(overrides)
         with self._writer():
-            return self._store(document, file, abs_path)
+            if force:
+                self._remove(document.content_hash[:16])
+            return self._store(document, file, abs_path, overrides=overrides)
 
     def ingest_texts(
         self,
@@ -308,6 +324,7 @@ class KnowledgeBase:
         file: str,
         abs_path: str,
         vectors: np.ndarray | None = None,
+        overrides: dict[str, Any] | None = None,
     ) -> FileOutcome:
         document_id = document.content_hash[:16]
         previous_id = self.catalogue.document_for_file(abs_path)
@@ -327,7 +344,7 @@ class KnowledgeBase:
                 existing.chunks,
             )
 
-        self._write_document(document_id, document, file, abs_path, vectors)
+        self._write_document(document_id, document, file, abs_path, vectors, overrides)
         self._drop_if_orphaned(previous_id, keep=document_id)
         logger.info(
             "indexed %s as %s (%d chunks)", file, document_id, len(document.chunks)
@@ -341,6 +358,7 @@ class KnowledgeBase:
         file: str,
         abs_path: str,
         vectors: np.ndarray | None = None,
+        overrides: dict[str, Any] | None = None,
     ) -> None:
         """Write the catalogue entry and chunks to both indexes; ready comes last."""
         embedder = self.embedder
@@ -358,6 +376,7 @@ class KnowledgeBase:
                 pages=document.pages,
                 indexed_at="",
                 metadata=document.metadata,
+                overrides=overrides or {},
             )
         )
         try:
@@ -420,17 +439,19 @@ class KnowledgeBase:
             return
         record = self.catalogue.get(document_id)
         if record is not None and not record.files:
-            self.vectors.delete(document_id)
-            self.keywords.delete(document_id)
-            self.catalogue.delete(document_id)
+            self._remove(document_id)
+
+    def _remove(self, document_id: str) -> None:
+        """Delete a document from both indexes, then from the catalogue."""
+        self.vectors.delete(document_id)
+        self.keywords.delete(document_id)
+        self.catalogue.delete(document_id)
 
     def delete(self, document_id: str) -> None:
         if self.catalogue.get(document_id) is None:
             raise DocumentNotFoundError(document_id)
         with self._writer():
-            self.vectors.delete(document_id)
-            self.keywords.delete(document_id)
-            self.catalogue.delete(document_id)
+            self._remove(document_id)
         logger.info("deleted document %s", document_id)
 
     def reindex(

@@ -54,6 +54,25 @@ class Settings(BaseSettings):
         default="hybrid",
         description="Ranking: dense vectors, BM25 keywords, or both fused.",
     )
+    curator_token_sha256: str = Field(
+        default="",
+        repr=False,
+        description=(
+            "Comma-separated SHA-256 hashes of curator tokens; writing through "
+            "the API is disabled while this is empty."
+        ),
+    )
+    reader_token_sha256: str = Field(
+        default="",
+        repr=False,
+        description=(
+            "Comma-separated SHA-256 hashes of reader tokens; when set, reading "
+            "through the API needs a reader or curator token."
+        ),
+    )
+    max_upload_mb: float = Field(
+        default=50, gt=0, description="Largest file accepted by upload, in MB."
+    )
     host: str = Field(default="127.0.0.1", description="Address `kb serve` binds.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port of `kb serve`.")
 
@@ -65,6 +84,10 @@ class Settings(BaseSettings):
     @property
     def store_dir(self) -> Path:
         return self.data_dir / "chroma"
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.data_dir / "uploads"
 
     @property
     def keyword_path(self) -> Path:

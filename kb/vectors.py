@@ -103,10 +103,10 @@ class VectorIndex:
     def delete(self, document_id: str) -> None:
         self._store.delete(ref_doc_id=document_id)
 
-    def document_ids(self) -> set[str]:
-        """Return the ids of all documents that have chunks in the collection."""
+    def chunk_document_ids(self) -> list[str]:
+        """Return the document id of every chunk in the collection."""
         result = self._collection.get(include=["metadatas"])
-        return {meta.get("document_id") for meta in result["metadatas"] or []}
+        return [str(meta.get("document_id")) for meta in result["metadatas"] or []]
 
     def contains_text(self, text: str) -> bool:
         """Return whether any chunk contains the text (case-sensitive substring)."""
