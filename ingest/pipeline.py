@@ -90,13 +90,8 @@ def _finish(
     return document
 
 
-def load_document(
-    path: Path,
-    tokenizer: Tokenizer,
-    chunk_size: int,
-    chunk_overlap: int,
-) -> LoadedDocument:
-    """Load one file and split it into chunks; raise LoadError with the reason."""
+def parse_file(path: Path) -> LoadedDocument:
+    """Read and parse one file into units, without chunking; raise LoadError."""
     loader = LOADERS.get(path.suffix.lower())
     if loader is None:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
@@ -107,5 +102,26 @@ def load_document(
     if not data:
         raise LoadError("the file is empty (0 bytes)")
     _check_content(path, data)
+    return loader(path, data)
 
-    return _finish(loader(path, data), tokenizer, chunk_size, chunk_overlap)
+
+def load_document(
+    path: Path,
+    tokenizer: Tokenizer,
+    chunk_size: int,
+    chunk_overlap: int,
+    parse_timeout_s: float | None = None,
+    parse_memory_mb: int = 1024,
+) -> LoadedDocument:
+    """Load one file and split it into chunks; raise LoadError with the reason.
+
+    With `parse_timeout_s`, parsing runs in a child process under that time
+    limit and `parse_memory_mb` of extra memory.
+    """
+    if parse_timeout_s is None:
+        document = parse_file(path)
+    else:
+        from ingest.isolation import parse_isolated
+
+        document = parse_isolated(path, parse_timeout_s, parse_memory_mb)
+    return _finish(document, tokenizer, chunk_size, chunk_overlap)

@@ -1,14 +1,18 @@
-"""What curators do: upload, edit metadata, re-index, delete and check the store."""
+"""Curator operations: upload, metadata edits, re-indexing, deletion, checks."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from ingest.cases import validate_case
 from kb.catalogue import INDEXING, READY
 from kb.errors import DocumentNotFoundError
 from kb.service import FAILED, FileOutcome, KnowledgeBase
@@ -22,8 +26,8 @@ def upload(
 ) -> FileOutcome:
     """Store an uploaded file in the data folder and index it.
 
-    Raise UploadError for a rejected name, type or size; a file that cannot
-    be parsed comes back as a failed outcome and its copy is removed.
+    Raise UploadError for a rejected name, type or size. A file that cannot
+    be parsed comes back as a failed outcome, and its copy is removed.
     """
     max_bytes = int(kb.settings.max_upload_mb * 1_000_000)
     path = save_upload(kb.settings.upload_dir, name, data, max_bytes)
@@ -140,3 +144,23 @@ def prune(kb: KnowledgeBase, folders: list[Path]) -> list[str]:
                 kb.delete(document_id)
             removed.append(abs_path)
     return removed
+
+
+def case_markdown(fields: dict[str, Any]) -> tuple[str, str]:
+    """Build a case description file from form fields; return (file name, text).
+
+    Raise ValueError naming each invalid field, before anything is written.
+    """
+    front = {key: value for key, value in fields.items() if value not in (None, "", [])}
+    front["type"] = "case"
+    validated = validate_case(front)
+    # The summary becomes the body, so that it is indexed once.
+    body = validated.pop("summary", "")
+    text = (
+        "---\n"
+        + yaml.safe_dump(validated, allow_unicode=True, sort_keys=False)
+        + "---\n\n"
+        + f"# {validated['title']}\n\n{body}\n"
+    )
+    slug = re.sub(r"[^a-z0-9]+", "-", validated["title"].lower()).strip("-")[:80]
+    return f"{slug or 'case'}.md", text

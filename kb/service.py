@@ -241,6 +241,8 @@ class KnowledgeBase:
                 tokenizer=embedder.tokenize,
                 chunk_size=self.settings.chunk_size,
                 chunk_overlap=self.settings.chunk_overlap,
+                parse_timeout_s=self.settings.parse_timeout,
+                parse_memory_mb=self.settings.parse_memory_mb,
             )
         except (LoadError, OSError) as error:
             logger.warning("failed to ingest %s: %s", file, error)

@@ -70,6 +70,16 @@ class Settings(BaseSettings):
             "through the API needs a reader or curator token."
         ),
     )
+    parse_timeout: float = Field(
+        default=60,
+        gt=0,
+        description="Seconds one file may take to parse before it is reported.",
+    )
+    parse_memory_mb: int = Field(
+        default=1024,
+        ge=64,
+        description="Memory in MB the parser of one file may add before it is stopped.",
+    )
     max_upload_mb: float = Field(
         default=50, gt=0, description="Largest file accepted by upload, in MB."
     )

@@ -25,7 +25,7 @@ class UploadError(KBError):
 def safe_file_name(name: str) -> str:
     """Return a name without folders, control characters or leading dots.
 
-    Raise UploadError for a name that holds a NUL byte or nothing usable.
+    Raise UploadError for a name that contains a NUL byte or nothing usable.
     """
     if "\x00" in name:
         raise UploadError("invalid file name: it contains a NUL byte")

@@ -85,3 +85,70 @@ def test_document_html_is_shown_as_text(browser, hostile_server):
     assert page.evaluate("() => window.pwned") is None
     assert page.locator("#answer img").count() == 0
     assert "<script>window.pwned = 2</script>" in page.locator("#answer").inner_text()
+
+
+@pytest.fixture(scope="module")
+def curated_server(tmp_path_factory):
+    from api.app import create_app
+    from kb.auth import new_token
+    from kb.service import KnowledgeBase
+    from kb.settings import Settings
+
+    token, digest = new_token()
+    data_dir = tmp_path_factory.mktemp("ui-curate")
+    kb = KnowledgeBase(Settings(data_dir=data_dir, curator_token_sha256=digest))
+    with LiveServer(create_app(kb=kb)) as server:
+        yield server, token, kb
+
+
+def fill_case_form(page, token: str, title: str) -> None:
+    page.get_by_role("tab", name="Curate").click()
+    page.locator("#token input").fill(token)
+    fields = {
+        "title": title,
+        "institution": "Omnia vocational college",
+        "country": "Finland",
+        "sector": "welding",
+        "target_group": "first-year apprentices",
+        "language": "fi",
+        "year": "2024",
+        "source": "Team interview notes, 2024",
+        "licence": "CC BY 4.0",
+    }
+    for name, value in fields.items():
+        page.locator(f"#case-{name} input, #case-{name} textarea").first.fill(value)
+    for name, value in (("technology", "VR"), ("use_case", "immersive training")):
+        choice = page.locator(f"#case-{name} input")
+        choice.click()
+        choice.fill(value)
+        choice.press("Enter")
+    page.locator("#case-summary textarea").fill(
+        "Apprentices rehearse welding seams on a VR simulator before the workshop."
+    )
+
+
+@pytest.mark.browser
+def test_curator_creates_case_from_form(browser, curated_server):
+    server, token, kb = curated_server
+    page = browser.new_page()
+    page.goto(server.url + "/", wait_until="networkidle")
+    fill_case_form(page, token, "Omnia VR welding rehearsal for apprentices")
+    page.locator("#create-button").click()
+    outcome = page.locator("#curate-outcome .kb-outcome")
+    outcome.wait_for(timeout=60_000)
+    assert "indexed" in outcome.inner_text()
+    records = [r for r in kb.documents() if r.doc_type == "case"]
+    assert [r.title for r in records] == ["Omnia VR welding rehearsal for apprentices"]
+    assert records[0].metadata["country"] == ["Finland"]
+
+
+@pytest.mark.browser
+def test_wrong_token_changes_nothing_in_ui(browser, curated_server):
+    server, _, kb = curated_server
+    before = kb.stats()["documents"]
+    page = browser.new_page()
+    page.goto(server.url + "/", wait_until="networkidle")
+    fill_case_form(page, "not-the-token", "A case that must not be created")
+    page.locator("#create-button").click()
+    page.get_by_text("Invalid curator token").wait_for(timeout=30_000)
+    assert kb.stats()["documents"] == before

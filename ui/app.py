@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from kb.service import KnowledgeBase
+from ui.curate import build_curate_tabs
 from ui.render import render_answer
 
 # Passed to gr.mount_gradio_app: Gradio 6 takes page styles at mount time.
@@ -51,23 +52,25 @@ def build_ui(kb: KnowledgeBase) -> gr.Blocks:
             f"{stats['documents']} documents, {stats['chunks']} passages. "
             "Every answer quotes its sources."
         )
-        question = gr.Textbox(
-            label="Question", placeholder="e.g. " + EXAMPLES[0], elem_id="question"
-        )
-        with gr.Accordion("Filters", open=False, elem_id="filters"), gr.Row():
-            selectors = [
-                gr.Dropdown(
-                    choices=values.get(field, []),
-                    multiselect=True,
-                    label=label,
-                    elem_id=f"filter-{field}",
-                )
-                for field, label in FILTER_LABELS.items()
-            ]
-        button = gr.Button("Ask", variant="primary", elem_id="ask")
-        answer = gr.HTML(elem_id="answer")
-        gr.Examples(EXAMPLES, inputs=question)
-        inputs = [question, *selectors]
-        button.click(ask, inputs=inputs, outputs=answer)
-        question.submit(ask, inputs=inputs, outputs=answer)
+        with gr.Tab("Ask", elem_id="ask-tab"):
+            question = gr.Textbox(
+                label="Question", placeholder="e.g. " + EXAMPLES[0], elem_id="question"
+            )
+            with gr.Accordion("Filters", open=False, elem_id="filters"), gr.Row():
+                selectors = [
+                    gr.Dropdown(
+                        choices=values.get(field, []),
+                        multiselect=True,
+                        label=label,
+                        elem_id=f"filter-{field}",
+                    )
+                    for field, label in FILTER_LABELS.items()
+                ]
+            button = gr.Button("Ask", variant="primary", elem_id="ask")
+            answer = gr.HTML(elem_id="answer")
+            gr.Examples(EXAMPLES, inputs=question)
+            inputs = [question, *selectors]
+            button.click(ask, inputs=inputs, outputs=answer)
+            question.submit(ask, inputs=inputs, outputs=answer)
+        build_curate_tabs(kb)
     return blocks

@@ -1,0 +1,126 @@
+"""Inputs that break document stores: each fails alone and loses nothing."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kb.service import KnowledgeBase
+from kb.settings import Settings
+from tests.conftest import reference_path
+
+
+@pytest.fixture()
+def kb(tmp_path) -> KnowledgeBase:
+    return KnowledgeBase(Settings(data_dir=tmp_path / "data"))
+
+
+def statuses(report) -> list[tuple[str, str]]:
+    return [(Path(o.file).name, o.status) for o in report.outcomes]
+
+
+def test_slow_pdf_times_out_and_batch_goes_on(tmp_path):
+    pdfs = reference_path("corpus", "pdfs")
+    kb = KnowledgeBase(Settings(data_dir=tmp_path / "data", parse_timeout=2))
+    report = kb.ingest(
+        [
+            pdfs / "fi_tekoaly-ylakoulussa.pdf",
+            pdfs / "pypdf_geotopo_117pages_de.pdf",  # parses in about 5 s
+            pdfs / "ai4t_webinaire1-compte-rendu_fr.pdf",
+        ]
+    )
+    assert [status for _, status in statuses(report)] == [
+        "indexed",
+        "failed",
+        "indexed",
+    ]
+    assert "timed out after 2 s" in report.outcomes[1].reason
+    assert kb.stats()["documents"] == 2
+
+
+def test_truncated_pdf_fails_alone(kb, tmp_path):
+    source = reference_path("corpus", "pdfs", "ai4t_webinaire1-compte-rendu_fr.pdf")
+    data = source.read_bytes()
+    cut = tmp_path / "cut.pdf"
+    cut.write_bytes(data[: len(data) // 2])
+    good = tmp_path / "good.txt"
+    good.write_text("Teachers compare chatbots for privacy.")
+    report = kb.ingest([cut, good])
+    assert statuses(report) == [("cut.pdf", "failed"), ("good.txt", "indexed")]
+    assert "not a readable PDF" in report.outcomes[0].reason
+    assert kb.catalogue.list(status="indexing") == []
+
+
+def test_scanned_pdf_reports_no_text(kb):
+    source = reference_path(
+        "corpus", "pdfs", "ai4t_instructions-utilisation_text-as-vector-outlines_fr.pdf"
+    )
+    outcome = kb.ingest_file(source)
+    assert outcome.status == "failed"
+    assert "no extractable text" in outcome.reason
+    assert kb.vectors.count() == 0
+
+
+def test_long_summary_and_long_name_index_normally(kb, tmp_path):
+    summary = " ".join(f"word{i} about welding practice" for i in range(500))
+    name = ("a" * 236) + ".md"
+    path = tmp_path / name
+    path.write_text(
+        f"---\ntitle: Long metadata\nsummary: {summary}\n---\n"
+        "# Long metadata\n\nThe body says apprentices weld twice a week.\n",
+        encoding="utf-8",
+    )
+    outcome = kb.ingest_file(path)
+    assert outcome.status == "indexed"
+    assert outcome.chunks <= 20
+    body_hits = kb.search("apprentices weld twice a week", top_k=1, mode="keyword")
+    assert "word1 " not in body_hits[0].passage
+
+
+def test_writes_are_split_at_batch_limit(kb, tmp_path):
+    kb.vectors.max_batch = (
+        25  # Chroma's own limit is 5461; a low one exercises splitting
+    )
+    path = tmp_path / "long.txt"
+    path.write_text(
+        " ".join(f"Sentence {i} explains a welding step." for i in range(900)),
+        encoding="utf-8",
+    )
+    outcome = kb.ingest_file(path)
+    assert outcome.chunks > 25
+    assert kb.vectors.count() == outcome.chunks
+    assert kb.keywords.count() == outcome.chunks
+
+
+def test_same_pdf_twice_then_renamed_then_restart(kb, tmp_path):
+    source = reference_path("corpus", "pdfs", "fi_tekoaly-ylakoulussa.pdf")
+    first = tmp_path / "article.pdf"
+    shutil.copy(source, first)
+    indexed = kb.ingest_file(first)
+    assert indexed.status == "indexed"
+    assert kb.ingest_file(first).reason == "unchanged"
+    renamed = tmp_path / "article-copy.pdf"
+    shutil.copy(source, renamed)
+    assert kb.ingest_file(renamed).status == "skipped"
+    restarted = KnowledgeBase(kb.settings)
+    assert restarted.ingest_file(first).reason == "unchanged"
+    assert restarted.vectors.count() == indexed.chunks
+    hits = restarted.search("tekoäly opettajat", top_k=10)
+    ids = [p.chunk_id for p in hits]
+    assert len(ids) == len(set(ids))
+    record = restarted.document(indexed.document_id)
+    assert sorted(record.files) == sorted([str(first), str(renamed)])
+
+
+def test_changed_file_replaces_its_chunks(kb, tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("The old plan uses a Zanzibar welding rig.")
+    old = kb.ingest_file(path)
+    path.write_text("The new plan uses a Kilimanjaro painting booth.")
+    new = kb.ingest_file(path)
+    assert new.status == "indexed"
+    assert new.document_id != old.document_id
+    assert kb.search("Zanzibar", top_k=3, mode="keyword") == []
+    assert [r.id for r in kb.documents()] == [new.document_id]
