@@ -164,8 +164,8 @@ def create_app(
     readers = parse_hashes(kb.settings.reader_token_sha256)
     auth = None
     if readers:
-        # The UI asks for a login: any user name, the reader or curator token
-        # as the password.
+        # The UI shows a login form: any user name, with a reader or curator
+        # token as the password.
         tokens = readers + parse_hashes(kb.settings.curator_token_sha256)
 
         def auth(username: str, password: str) -> bool:

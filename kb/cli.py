@@ -291,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--if-empty",
         action="store_true",
-        help="ingest only when the store holds no document yet",
+        help="ingest only when the store contains no document yet",
     )
     ingest.set_defaults(func=cmd_ingest)
 

@@ -224,10 +224,10 @@ class KnowledgeBase:
         file: str | None = None,
         force: bool = False,
     ) -> FileOutcome:
-        """Index one file; one failure is returned as an outcome, never raised.
+        """Index one file. A file that cannot be read or parsed is a failed outcome.
 
-        `overrides` are metadata set by a curator, kept over the file's own;
-        `file` is the name to show (default: the path as given); `force`
+        `overrides` are metadata set by a curator and win over the file's own.
+        `file` is the name to show, by default the path as given. `force`
         rewrites a document even when its content is already indexed.
         """
         file = file or str(path)
@@ -275,37 +275,24 @@ class KnowledgeBase:
     def _ingest_text_batch(
         self, batch: list[TextItem], on_item: Callable[[FileOutcome], None] | None
     ) -> list[FileOutcome]:
-        embedder = self.embedder
         outcomes: list[FileOutcome] = []
         pending = []
         for item in batch:
             try:
-                document = text_document(
-                    item.file,
-                    item.title,
-                    item.text,
-                    item.metadata,
-                    tokenizer=embedder.tokenize,
-                    chunk_size=self.settings.chunk_size,
-                    chunk_overlap=self.settings.chunk_overlap,
-                )
+                pending.append(self._chunk_text_item(item))
             except LoadError as error:
                 outcomes.append(FileOutcome(item.file, FAILED, str(error)))
-                continue
-            pending.append(document)
-        # Encode only documents not indexed yet; the others are skipped by _store.
+
+        # Encode only documents not indexed yet, in one call across documents;
+        # _store skips the others.
         new = [doc for doc in pending if not self._is_ready(doc.content_hash[:16])]
-        texts = [
-            embedder.passage_text(doc.title, chunk.section, chunk.text)
-            for doc in new
-            for chunk in doc.chunks
-        ]
-        vectors = embedder.encode(texts)
+        vectors = self._embed_chunks(new)
         offsets: dict[int, np.ndarray] = {}
         start = 0
         for document in new:
             offsets[id(document)] = vectors[start : start + len(document.chunks)]
             start += len(document.chunks)
+
         with self._writer():
             for document in pending:
                 file = str(document.path)
@@ -315,6 +302,27 @@ class KnowledgeBase:
             for outcome in outcomes:
                 on_item(outcome)
         return outcomes
+
+    def _chunk_text_item(self, item: TextItem) -> LoadedDocument:
+        return text_document(
+            item.file,
+            item.title,
+            item.text,
+            item.metadata,
+            tokenizer=self.embedder.tokenize,
+            chunk_size=self.settings.chunk_size,
+            chunk_overlap=self.settings.chunk_overlap,
+        )
+
+    def _embed_chunks(self, documents: list[LoadedDocument]) -> np.ndarray:
+        """Encode the chunks of the documents, each behind its title and section."""
+        embedder = self.embedder
+        texts = [
+            embedder.passage_text(document.title, chunk.section, chunk.text)
+            for document in documents
+            for chunk in document.chunks
+        ]
+        return embedder.encode(texts)
 
     def _is_ready(self, document_id: str) -> bool:
         record = self.catalogue.get(document_id)
@@ -331,7 +339,7 @@ class KnowledgeBase:
         document_id = document.content_hash[:16]
         previous_id = self.catalogue.document_for_file(abs_path)
         existing = self.catalogue.get(document_id)
-        if existing is not None and existing.status == "ready":
+        if existing is not None and existing.status == READY:
             self.catalogue.add_file(abs_path, file, document_id)
             self._drop_if_orphaned(previous_id, keep=document_id)
             if previous_id == document_id:
@@ -382,15 +390,11 @@ class KnowledgeBase:
             )
         )
         try:
-            texts = [
-                embedder.passage_text(document.title, chunk.section, chunk.text)
-                for chunk in document.chunks
-            ]
             if vectors is None:
-                vectors = embedder.encode(texts)
+                vectors = self._embed_chunks([document])
             self.keywords.add(
                 document_id,
-                [f"{document_id}:{index}" for index in range(len(texts))],
+                [f"{document_id}:{index}" for index in range(len(document.chunks))],
                 [
                     keyword_text(document.title, chunk.section, chunk.text)
                     for chunk in document.chunks

@@ -1,6 +1,6 @@
 """Ranking quality on a fixed subset of BEIR SciFact, per ranking mode.
 
-The subset holds every judged abstract plus the first DISTRACTORS unjudged
+The subset contains every judged abstract plus the first DISTRACTORS unjudged
 ones in corpus order, so it is the same on every run and small enough to embed
 in about two minutes. Its scores are higher than on the full collection (see
 BENCHMARKS.md for those); the floors guard against regressions only.
