@@ -122,6 +122,10 @@ def query_terms(
     return dict(list(terms.items())[:MAX_QUERY_TERMS])
 
 
+def _phrase(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
 class KeywordIndex:
     """BM25 search over chunks, persisted in one SQLite file."""
 
@@ -209,6 +213,17 @@ class KeywordIndex:
         common = {term for term, count in rows if count > RARE_SHARE * total}
         return {term: 1 if term in common else weight for term, weight in terms.items()}
 
+    def search_names(
+        self, query: str, top_k: int, document_ids: set[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """Rank chunks by BM25 over the rare names of `query` alone.
+
+        Returns nothing when the query names nothing rare in the index.
+        """
+        terms = self._keep_rare_boosts(query_terms(query, self.languages(), 2))
+        names = {term: 1 for term, weight in terms.items() if weight > 1}
+        return self.search_terms(names, top_k, document_ids)
+
     def search(
         self,
         query: str,
@@ -218,15 +233,23 @@ class KeywordIndex:
     ) -> list[tuple[str, float]]:
         """Return `(chunk_id, bm25)` pairs, best first; higher scores are better."""
         terms = query_terms(query, self.languages(), name_weight)
+        if not terms:
+            return []
+        return self.search_terms(self._keep_rare_boosts(terms), top_k, document_ids)
+
+    def search_terms(
+        self,
+        terms: dict[str, int],
+        top_k: int,
+        document_ids: set[str] | None = None,
+    ) -> list[tuple[str, float]]:
+        """Rank chunks by BM25 over stemmed `terms`, given with their weights."""
         if not terms or document_ids is not None and not document_ids:
             return []
-        terms = self._keep_rare_boosts(terms)
         # FTS5 sums BM25 over the phrases of a query, so repeating a term
         # multiplies its weight.
         match = " OR ".join(
-            '"' + term.replace('"', '""') + '"'
-            for term, weight in terms.items()
-            for _ in range(weight)
+            _phrase(term) for term, weight in terms.items() for _ in range(weight)
         )
         sql = "SELECT chunk_id, -bm25(chunks) FROM chunks WHERE chunks MATCH ?"
         params: list = [match]

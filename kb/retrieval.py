@@ -24,14 +24,22 @@ MIN_CANDIDATES = 50  # depth of each ranking before fusion
 # Weight of rare names in the keyword ranking of hybrid search; plain keyword
 # search keeps standard BM25. Both choices are measured in BENCHMARKS.md.
 HYBRID_NAME_WEIGHT = 2
+# Hybrid search fuses a third ranking when the query names something rare in the
+# index: chunks ranked by those names alone, at half the weight of the others.
+# A name is often the only link between an English question and a document in
+# another language, which the English embedding model ranks low.
+NAME_RANKING_WEIGHT = 0.5
 
 
-def fuse(rankings: list[list[str]], k: int = RRF_K) -> list[tuple[str, float]]:
-    """Return ids ranked by reciprocal rank fusion, best first."""
+def fuse(
+    rankings: list[list[str]], k: int = RRF_K, weights: list[float] | None = None
+) -> list[tuple[str, float]]:
+    """Return ids ranked by (weighted) reciprocal rank fusion, best first."""
     scores: dict[str, float] = {}
-    for ranking in rankings:
+    for index, ranking in enumerate(rankings):
+        weight = weights[index] if weights else 1.0
         for rank, chunk_id in enumerate(ranking, start=1):
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (k + rank)
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda item: -item[1])
 
 
@@ -70,7 +78,11 @@ class Retriever:
             )
             hits = self.vectors.query(query_vector.tolist(), depth, allowed)
             dense_hits = {hit.chunk_id: hit for hit in hits}
-            ranked = fuse([[h.chunk_id for h in hits], [c for c, _ in keyword_ranking]])
+            rankings = [[h.chunk_id for h in hits], [c for c, _ in keyword_ranking]]
+            named = self.keywords.search_names(query, depth, allowed)
+            if named:
+                rankings.append([c for c, _ in named])
+            ranked = fuse(rankings, weights=[1.0, 1.0, NAME_RANKING_WEIGHT])
             ranked = ranked[:top_k]
         return self._resolve(ranked, dense_hits, query_vector)
 

@@ -57,6 +57,22 @@ def test_fuse_ranks_shared_items_first():
     assert [item for item, _ in fused][:2] == ["y", "x"]
 
 
+def test_fuse_weights_scale_each_ranking():
+    fused = dict(fuse([["x"], ["y"]], weights=[1.0, 0.5]))
+    assert fused["x"] == pytest.approx(1 / 61)
+    assert fused["y"] == pytest.approx(0.5 / 61)
+
+
+def test_search_names_ranks_by_rare_names_only(tmp_path):
+    index = KeywordIndex(tmp_path / "k.sqlite3")
+    texts = [f"apprentices practise welding in week {n}" for n in range(60)]
+    index.add("a", [f"a:{n}" for n in range(60)], texts, "en")
+    index.add("b", ["b:0"], ["Das Projekt DiAgnostiK im Handwerk"], "de")
+    query = "Which welding week does the DiAgnostiK project plan?"
+    assert [c for c, _ in index.search_names(query, 5)] == ["b:0"]
+    assert index.search_names("Which welding week is planned?", 5) == []
+
+
 def test_parse_filters_groups_repeated_fields():
     assert parse_filters(["technology=VR", "technology=AR", "country=Spain"]) == {
         "technology": ["VR", "AR"],
@@ -73,6 +89,12 @@ def test_parse_filters_rejects_bad_items(item):
 def test_hybrid_finds_exact_name(corpus_kb):
     passages = corpus_kb.search("Smart Education Readiness Index SEAMEO", top_k=3)
     assert any("Smart Education Readiness Index" in p.passage for p in passages)
+
+
+def test_english_question_finds_german_document_by_name(corpus_kb):
+    question = "Which level of AI does the DiAgnostiK craft project leave out?"
+    passages = corpus_kb.search(question, top_k=3)
+    assert "diagnostik" in passages[0].file
 
 
 def test_filter_applies_before_ranking(corpus_kb):
