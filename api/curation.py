@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, File, Form, HTTPException, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from kb import curation
 from kb.service import FAILED, INDEXED, FileOutcome, KnowledgeBase
@@ -61,8 +62,10 @@ def add_curation_routes(app: FastAPI, kb: KnowledgeBase, curator) -> None:
     ) -> JSONResponse:
         limit = int(kb.settings.max_upload_mb * 1_000_000)
         data = await file.read(limit + 1)
-        outcome = curation.upload(
-            kb, file.filename or "", data, _parse_metadata(metadata)
+        # Indexing takes seconds; a worker thread keeps the event loop serving
+        # readers meanwhile.
+        outcome = await run_in_threadpool(
+            curation.upload, kb, file.filename or "", data, _parse_metadata(metadata)
         )
         return _outcome_response(outcome)
 

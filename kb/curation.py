@@ -92,9 +92,12 @@ class CheckReport:
 
 def check(kb: KnowledgeBase, repair: bool = False) -> CheckReport:
     """Compare catalogue, vector store and keyword index; optionally repair."""
-    records = {record.id: record for record in kb.catalogue.list()}
-    vector_counts = Counter(kb.vectors.chunk_document_ids())
-    keyword_counts = Counter(kb.keywords.chunk_document_ids())
+    # The snapshot is taken between writes, so a document that another client
+    # is indexing right now is not mistaken for an interrupted one.
+    with kb.writing():
+        records = {record.id: record for record in kb.catalogue.list()}
+        vector_counts = Counter(kb.vectors.chunk_document_ids())
+        keyword_counts = Counter(kb.keywords.chunk_document_ids())
     report = CheckReport()
     for document_id, record in sorted(records.items()):
         if record.status == INDEXING:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from dataclasses import dataclass
@@ -63,6 +64,12 @@ class Embedder:
         self._model = SentenceTransformer(str(path), device="cpu")
         self._lock = threading.Lock()
         self.tokenizer = self._model.tokenizer
+        # Queries get their own tokenizer and lock: a fast tokenizer cannot be
+        # shared between threads, and a question must not wait until a long
+        # ingestion has encoded all its chunks. The model's forward pass holds
+        # no state, so both paths run it at the same time.
+        self._query_tokenizer = copy.deepcopy(self.tokenizer)
+        self._query_lock = threading.Lock()
         self.max_seq_length = int(self._model.max_seq_length)
         self.dimension = int(self._model.get_embedding_dimension())
 
@@ -108,7 +115,20 @@ class Embedder:
         return result
 
     def encode_query(self, query: str) -> np.ndarray:
-        return self.encode([query])[0]
+        """Encode one query; equal to `encode([query])[0]`, without its lock."""
+        import torch
+
+        with self._query_lock:
+            features = self._query_tokenizer(
+                [query],
+                padding=True,
+                truncation=True,
+                max_length=self.max_seq_length,
+                return_tensors="pt",
+            )
+        with torch.inference_mode():
+            output = self._model(dict(features))["sentence_embedding"]
+        return torch.nn.functional.normalize(output, dim=-1)[0].numpy()
 
 
 _loaded: dict[str, Embedder] = {}

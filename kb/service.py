@@ -150,8 +150,11 @@ class KnowledgeBase:
             )
 
     @contextmanager
-    def _writer(self) -> Iterator[None]:
-        """Hold the write lock of this process and of the data folder."""
+    def writing(self) -> Iterator[None]:
+        """Hold the write lock of this process and of the data folder.
+
+        Readers never take it; writers in any process take turns.
+        """
         with self._write_lock, open(self.settings.data_dir / "write.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
@@ -250,7 +253,7 @@ class KnowledgeBase:
 
         overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
         document.metadata.update(overrides)
-        with self._writer():
+        with self.writing():
             if force:
                 self._remove(document.content_hash[:16])
             return self._store(document, file, abs_path, overrides=overrides)
@@ -293,7 +296,7 @@ class KnowledgeBase:
             offsets[id(document)] = vectors[start : start + len(document.chunks)]
             start += len(document.chunks)
 
-        with self._writer():
+        with self.writing():
             for document in pending:
                 file = str(document.path)
                 outcome = self._store(document, file, file, offsets.get(id(document)))
@@ -456,7 +459,7 @@ class KnowledgeBase:
     def delete(self, document_id: str) -> None:
         if self.catalogue.get(document_id) is None:
             raise DocumentNotFoundError(document_id)
-        with self._writer():
+        with self.writing():
             self._remove(document_id)
         logger.info("deleted document %s", document_id)
 
@@ -466,7 +469,7 @@ class KnowledgeBase:
         """Rebuild the index from the catalogued files with the configured model."""
         records = self.catalogue.list()
         paths = [Path(record.abs_path) for record in records]
-        with self._writer():
+        with self.writing():
             self.vectors.reset()
             self.keywords.reset()
             for record in records:
