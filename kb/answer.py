@@ -141,7 +141,7 @@ def extractive_answer(
     candidates = _candidates(passages)
     if not candidates:
         candidates = [_Candidate(passages[0].passage[:MAX_SENTENCE_CHARS], 0)]
-    vectors = embedder.encode([c.text for c in candidates])
+    vectors = embedder.encode_now([c.text for c in candidates])
     query = embedder.encode_query(question)
     for candidate, vector in zip(candidates, vectors, strict=True):
         # The passage score carries the context the single sentence lacks.

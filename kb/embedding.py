@@ -66,7 +66,7 @@ class Embedder:
         self.tokenizer = self._model.tokenizer
         # Queries get their own tokenizer and lock: a fast tokenizer cannot be
         # shared between threads, and a question must not wait until a long
-        # ingestion has encoded all its chunks. The model's forward pass holds
+        # ingestion has encoded all its chunks. The model's forward pass keeps
         # no state, so both paths run it at the same time.
         self._query_tokenizer = copy.deepcopy(self.tokenizer)
         self._query_lock = threading.Lock()
@@ -83,18 +83,21 @@ class Embedder:
         return self.max_seq_length - SPECIAL_TOKENS - HEADER_TOKENS
 
     def tokenize(self, text: str) -> list[str]:
-        return self.tokenizer.tokenize(text)
+        with self._lock:
+            return self.tokenizer.tokenize(text)
 
     def count_tokens(self, text: str) -> int:
         """Return the number of word pieces the model encodes, with special tokens."""
-        return len(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+        with self._lock:
+            return len(self.tokenizer(text, add_special_tokens=True)["input_ids"])
 
     def passage_text(self, title: str, section: str | None, text: str) -> str:
         """Put the title and section before a chunk, cut to HEADER_TOKENS."""
         header = title if not section or section == title else f"{title} — {section}"
         pieces = self.tokenize(header)
         if len(pieces) > HEADER_TOKENS:
-            header = self.tokenizer.convert_tokens_to_string(pieces[:HEADER_TOKENS])
+            with self._lock:
+                header = self.tokenizer.convert_tokens_to_string(pieces[:HEADER_TOKENS])
         return f"{header}\n{text}"
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
@@ -115,20 +118,31 @@ class Embedder:
         return result
 
     def encode_query(self, query: str) -> np.ndarray:
-        """Encode one query; equal to `encode([query])[0]`, without its lock."""
+        return self.encode_now([query])[0]
+
+    def encode_now(self, texts: list[str]) -> np.ndarray:
+        """Encode a few texts for a request, without waiting for an ingestion.
+
+        Gives the same vectors as `encode`.
+        """
         import torch
 
-        with self._query_lock:
-            features = self._query_tokenizer(
-                [query],
-                padding=True,
-                truncation=True,
-                max_length=self.max_seq_length,
-                return_tensors="pt",
-            )
-        with torch.inference_mode():
-            output = self._model(dict(features))["sentence_embedding"]
-        return torch.nn.functional.normalize(output, dim=-1)[0].numpy()
+        batches = []
+        for start in range(0, len(texts), 32):
+            with self._query_lock:
+                features = self._query_tokenizer(
+                    texts[start : start + 32],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_seq_length,
+                    return_tensors="pt",
+                )
+            with torch.inference_mode():
+                output = self._model(dict(features))["sentence_embedding"]
+            batches.append(torch.nn.functional.normalize(output, dim=-1).numpy())
+        if not batches:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.concatenate(batches)
 
 
 _loaded: dict[str, Embedder] = {}

@@ -124,3 +124,16 @@ def test_changed_file_replaces_its_chunks(kb, tmp_path):
     assert new.document_id != old.document_id
     assert kb.search("Zanzibar", top_k=3, mode="keyword") == []
     assert [r.id for r in kb.documents()] == [new.document_id]
+
+
+def test_file_over_memory_limit_fails_alone(tmp_path):
+    kb = KnowledgeBase(Settings(data_dir=tmp_path / "data", parse_memory_mb=64))
+    big = tmp_path / "big.txt"
+    line = "Apprentices practise welding with the simulator in small groups.\n"
+    big.write_text(line * 700_000)  # about 45 MB of text
+    good = tmp_path / "good.txt"
+    good.write_text("Teachers compare chatbots for privacy.")
+    report = kb.ingest([big, good])
+    assert statuses(report) == [("big.txt", "failed"), ("good.txt", "indexed")]
+    assert "needed more than 64 MB (KB_PARSE_MEMORY_MB)" in report.outcomes[0].reason
+    assert [record.file for record in kb.documents()] == [str(good)]

@@ -113,7 +113,7 @@ def test_uploads_deletes_and_questions_at_once(server):
     assert report.consistent, report.to_dict()
 
 
-def test_reader_is_answered_while_a_long_upload_is_indexing(server):
+def test_ask_during_long_upload(server):
     kb, live = server
     finished = threading.Event()
     result: dict[str, int] = {}
@@ -147,9 +147,10 @@ def test_reader_is_answered_while_a_long_upload_is_indexing(server):
     assert curation.check(kb).consistent
 
 
-def test_query_encoding_matches_batch_encoding(cases_kb):
+def test_request_encoding_matches_ingestion_encoding(cases_kb):
     embedder = cases_kb.embedder
-    query = "How do I run VR sessions for a class of 20?"
-    assert embedder.encode_query(query) == pytest.approx(
-        embedder.encode([query])[0], abs=1e-6
+    texts = ["How do I run VR sessions for a class of 20?", "Welding", "VR " * 300]
+    assert embedder.encode_now(texts) == pytest.approx(embedder.encode(texts), abs=1e-5)
+    assert embedder.encode_query(texts[0]) == pytest.approx(
+        embedder.encode(texts[:1])[0], abs=1e-6
     )

@@ -152,3 +152,39 @@ def test_wrong_token_changes_nothing_in_ui(browser, curated_server):
     page.locator("#create-button").click()
     page.get_by_text("Invalid curator token").wait_for(timeout=30_000)
     assert kb.stats()["documents"] == before
+
+
+@pytest.mark.browser
+def test_curator_edits_and_deletes_document_in_ui(browser, curated_server, tmp_path):
+    server, token, kb = curated_server
+    note = tmp_path / "harbour-crane-simulator.md"
+    note.write_text(
+        "# Harbour crane simulator notes\n\nTrainees practise container lifts "
+        "on a crane simulator before they work on the quay.\n"
+    )
+    document_id = kb.ingest_file(note).document_id
+    page = browser.new_page()
+    page.goto(server.url + "/", wait_until="networkidle")
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#refresh").click()
+    cells = page.locator('#documents [data-testid^="cell-"]')
+    cells.filter(has_text="Harbour crane simulator notes").first.click()
+    page.get_by_text("Edit, re-index or delete a document").click()
+    id_box = page.locator("#manage-id textarea, #manage-id input").first
+    page.wait_for_function(
+        "(el) => el.value.length > 0", arg=id_box.element_handle(), timeout=30_000
+    )
+    assert id_box.input_value() == document_id
+
+    page.locator("#manage-token input").fill(token)
+    page.locator("#manage-metadata textarea, #manage-metadata input").first.fill(
+        '{"country": ["Estonia"]}'
+    )
+    page.locator("#manage-save").click()
+    page.locator("#manage-outcome .kb-outcome").wait_for(timeout=60_000)
+    assert kb.document(document_id).metadata["country"] == ["Estonia"]
+
+    page.locator("#manage-delete").click()
+    page.get_by_text(f"deleted {document_id}").wait_for(timeout=60_000)
+    assert document_id not in {record.id for record in kb.documents()}
+    assert not any("container lifts" in p.passage for p in kb.search("crane", top_k=5))

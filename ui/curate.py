@@ -1,7 +1,9 @@
-"""The Curate and Documents tabs: upload, create case descriptions, list documents."""
+"""The Curate and Documents tabs: upload, create case descriptions, list,
+edit, re-index and delete documents."""
 
 from __future__ import annotations
 
+import json
 from html import escape
 from pathlib import Path
 from typing import get_args
@@ -36,6 +38,17 @@ DOCUMENT_COLUMNS = [
     "indexed",
     "files",
 ]
+
+
+def parse_metadata_changes(text: str) -> dict:
+    """Read a JSON object of metadata changes; raise ValueError with the reason."""
+    try:
+        value = json.loads(text or "")
+    except json.JSONDecodeError as error:
+        raise ValueError(f"metadata changes are not valid JSON: {error}") from None
+    if not isinstance(value, dict) or not value:
+        raise ValueError('metadata changes must be a JSON object, e.g. {"year": 2024}')
+    return value
 
 
 def render_outcome(outcome: FileOutcome) -> str:
@@ -153,9 +166,61 @@ def build_curate_tabs(kb: KnowledgeBase) -> None:
         )
         create_button.click(create_case, inputs=inputs, outputs=outcome)
 
+    def manage(action: str, token: str, document_id: str, changes: str):
+        problem = authorised(token)
+        document_id = (document_id or "").strip()
+        if problem:
+            return f"<p>{escape(problem)}</p>", document_rows(kb)
+        try:
+            if action == "delete":
+                kb.delete(document_id)
+                message = f"<p><b>deleted</b> {escape(document_id)}</p>"
+            elif action == "reindex":
+                message = render_outcome(curation.reindex_document(kb, document_id))
+            else:
+                fields = parse_metadata_changes(changes)
+                outcome = curation.update_metadata(kb, document_id, fields)
+                message = render_outcome(outcome)
+        except (ValueError, KBError) as error:
+            message = f"<p>Rejected: {escape(str(error))}</p>"
+        return message, document_rows(kb)
+
+    def pick_row(event: gr.SelectData) -> str:
+        return str(event.row_value[0]) if event.row_value else ""
+
     with gr.Tab("Documents", elem_id="documents-tab"):
         table = gr.Dataframe(
             headers=DOCUMENT_COLUMNS, value=document_rows(kb), elem_id="documents"
         )
         refresh = gr.Button("Refresh", elem_id="refresh")
         refresh.click(lambda: document_rows(kb), outputs=table)
+        with gr.Accordion("Edit, re-index or delete a document", open=False):
+            manage_token = gr.Textbox(
+                label="Curator token", type="password", elem_id="manage-token"
+            )
+            document_id = gr.Textbox(
+                label="Document id (click a row of the table to fill it in)",
+                elem_id="manage-id",
+            )
+            changes = gr.Textbox(
+                label='Metadata changes as JSON, e.g. {"country": ["Finland"]}; '
+                "null removes a field",
+                elem_id="manage-metadata",
+            )
+            with gr.Row():
+                save = gr.Button("Save metadata", elem_id="manage-save")
+                reindex = gr.Button("Re-index", elem_id="manage-reindex")
+                delete = gr.Button("Delete", variant="stop", elem_id="manage-delete")
+            managed = gr.HTML(elem_id="manage-outcome")
+        table.select(pick_row, outputs=document_id)
+        inputs = [manage_token, document_id, changes]
+        for button, action in (
+            (save, "save"),
+            (reindex, "reindex"),
+            (delete, "delete"),
+        ):
+            button.click(
+                lambda *args, action=action: manage(action, *args),
+                inputs=inputs,
+                outputs=[managed, table],
+            )
