@@ -11,6 +11,7 @@ from pathlib import Path
 
 from kb.errors import KBError
 from kb.settings import Settings
+from kb.store_cli import add_store_commands
 
 logger = logging.getLogger(__name__)
 
@@ -370,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="address to bind (KB_HOST)")
     serve.add_argument("--port", type=int, default=None, help="port (KB_PORT)")
     serve.set_defaults(func=cmd_serve)
+
+    add_store_commands(commands)
     return parser
 
 

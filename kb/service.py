@@ -111,7 +111,9 @@ class KnowledgeBase:
         self.catalogue = Catalogue(settings.catalogue_path)
         if check_model:
             self._check_model()
-        self.vectors = VectorIndex(settings.store_dir)
+        self.vectors = VectorIndex(
+            settings.store_dir, settings.chroma_url, settings.chroma_collection
+        )
         self.keywords = KeywordIndex(settings.keyword_path)
         self._embedder: Embedder | None = None
         self._retriever: Retriever | None = None

@@ -86,6 +86,19 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `kb serve` binds.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port of `kb serve`.")
 
+    chroma_url: str = Field(
+        default="",
+        description=(
+            "URL of a Chroma server (`chroma run`), e.g. http://127.0.0.1:8001; "
+            "empty keeps the vectors in the data folder."
+        ),
+    )
+    chroma_collection: str = Field(
+        default="passages",
+        pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$",
+        description="Chroma collection of this knowledge base's chunk vectors.",
+    )
+
     @field_validator("data_dir")
     @classmethod
     def _expand_data_dir(cls, value: Path) -> Path:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import chromadb
 from chromadb.config import Settings as ChromaSettings
@@ -16,6 +18,8 @@ from llama_index.core.llms import MockLLM
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 from llama_index.core.vector_stores.types import VectorStoreQuery
 from llama_index.vector_stores.chroma import ChromaVectorStore
+
+from kb.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -50,27 +54,91 @@ def chroma_metadata(values: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-class VectorIndex:
-    """Add, delete and query chunk vectors in one Chroma collection (cosine space)."""
+def chroma_client(path: Path | None = None, url: str = "") -> Any:
+    """Open the embedded store in `path`, or connect to the Chroma server at `url`.
 
-    def __init__(self, path: Path) -> None:
+    Raise ConfigError when the server cannot be reached.
+    """
+    settings = ChromaSettings(anonymized_telemetry=False)
+    if not url:
+        if path is None:
+            raise ConfigError("the vector store needs a data folder or KB_CHROMA_URL")
         path.mkdir(parents=True, exist_ok=True)
-        self._client = chromadb.PersistentClient(
-            path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
+        return chromadb.PersistentClient(path=str(path), settings=settings)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"KB_CHROMA_URL={url!r} is not an http(s) URL; "
+            "use e.g. http://127.0.0.1:8001"
         )
+    try:
+        client = chromadb.HttpClient(
+            host=parts.hostname,
+            port=parts.port or (443 if parts.scheme == "https" else 80),
+            ssl=parts.scheme == "https",
+            settings=settings,
+        )
+        client.heartbeat()
+    except Exception as error:
+        raise ConfigError(
+            f"cannot reach the Chroma server at {url} ({error}); start it with "
+            "`chroma run --path DIR --host 127.0.0.1 --port PORT`, or unset "
+            "KB_CHROMA_URL to use the store in the data folder"
+        ) from error
+    return client
+
+
+class VectorIndex:
+    """Add, delete and query chunk vectors in one Chroma collection (cosine space).
+
+    The collection lives in the data folder (`path`) or, with `url`, on a
+    Chroma server.
+    """
+
+    def __init__(
+        self, path: Path | None = None, url: str = "", collection: str = COLLECTION
+    ) -> None:
+        self.name = collection
+        self.location = url or str(path)
+        self._client = chroma_client(path, url)
         self._collection = self._client.get_or_create_collection(
-            COLLECTION, metadata={"hnsw:space": "cosine"}
+            collection, metadata={"hnsw:space": "cosine"}
         )
         self._store = ChromaVectorStore(chroma_collection=self._collection)
         self.max_batch = int(self._client.get_max_batch_size())
 
     def reset(self) -> None:
         """Drop and recreate the collection, e.g. for vectors of a new dimension."""
-        self._client.delete_collection(COLLECTION)
+        self._client.delete_collection(self.name)
         self._collection = self._client.get_or_create_collection(
-            COLLECTION, metadata={"hnsw:space": "cosine"}
+            self.name, metadata={"hnsw:space": "cosine"}
         )
         self._store = ChromaVectorStore(chroma_collection=self._collection)
+
+    def export(self, page: int = 1000) -> Iterator[dict[str, Any]]:
+        """Yield every chunk with its vector, text and metadata, a page at a time."""
+        offset = 0
+        while True:
+            rows = self._collection.get(
+                limit=page,
+                offset=offset,
+                include=["embeddings", "documents", "metadatas"],
+            )
+            if not rows["ids"]:
+                return
+            yield {
+                "ids": rows["ids"],
+                "embeddings": rows["embeddings"],
+                "documents": rows["documents"],
+                "metadatas": rows["metadatas"],
+            }
+            offset += len(rows["ids"])
+
+    def import_rows(self, rows: dict[str, Any]) -> None:
+        """Write exported rows as they are, split at the store's batch limit."""
+        for start in range(0, len(rows["ids"]), self.max_batch):
+            end = start + self.max_batch
+            self._collection.upsert(**{key: rows[key][start:end] for key in rows})
 
     def count(self) -> int:
         return self._collection.count()
