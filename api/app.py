@@ -15,6 +15,7 @@ from api.models import (
     AskRequest,
     DocumentOut,
     ErrorOut,
+    FailureOut,
     HealthOut,
     PassageOut,
     SearchModeName,
@@ -119,6 +120,11 @@ def create_api(kb: KnowledgeBase) -> FastAPI:
     @app.get("/api/documents", response_model=list[DocumentOut], dependencies=[reader])
     def documents() -> list[DocumentOut]:
         return [_document_out(record) for record in kb.documents()]
+
+    @app.get("/api/failures", response_model=list[FailureOut], dependencies=[reader])
+    def failures() -> list[dict]:
+        """Files whose last ingestion failed, with the reason; kept until they pass."""
+        return kb.catalogue.failures()
 
     @app.get(
         "/api/documents/{document_id}",

@@ -69,3 +69,11 @@ class HealthOut(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+class FailureOut(BaseModel):
+    """A file whose last ingestion failed."""
+
+    file: str = Field(description="The file name as given or uploaded.")
+    reason: str = Field(description="Why it failed and what to do.")
+    failed_at: str = Field(description="When it failed (UTC, ISO 8601).")

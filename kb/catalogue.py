@@ -38,6 +38,12 @@ CREATE TABLE IF NOT EXISTS files (
     document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE
 );
 CREATE INDEX IF NOT EXISTS files_by_document ON files(document_id);
+CREATE TABLE IF NOT EXISTS failures (
+    abs_path TEXT PRIMARY KEY,
+    file TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    failed_at TEXT NOT NULL
+);
 """
 
 READY = "ready"
@@ -191,6 +197,30 @@ class Catalogue:
                 "SELECT document_id FROM files WHERE abs_path=?", (abs_path,)
             ).fetchone()
         return row["document_id"] if row else None
+
+    def record_failure(self, abs_path: str, file: str, reason: str) -> None:
+        """Remember the last failed ingestion of a file, until it succeeds."""
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO failures(abs_path, file, reason, failed_at) "
+                "VALUES(?, ?, ?, ?) ON CONFLICT(abs_path) DO UPDATE SET "
+                "file=excluded.file, reason=excluded.reason, "
+                "failed_at=excluded.failed_at",
+                (abs_path, file, reason, _now()),
+            )
+
+    def clear_failure(self, abs_path: str) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM failures WHERE abs_path=?", (abs_path,))
+
+    def failures(self) -> list[dict[str, str]]:
+        """Return the files whose last ingestion failed, with the reason."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT abs_path, file, reason, failed_at FROM failures "
+                "ORDER BY failed_at"
+            ).fetchall()
+        return [dict(row) for row in rows]
 
     def get(self, document_id: str) -> DocumentRecord | None:
         records = self._select("WHERE d.id=?", (document_id,))

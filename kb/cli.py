@@ -157,7 +157,9 @@ def _batch_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
-    records = _knowledge_base(settings).documents()
+    kb = _knowledge_base(settings)
+    records = kb.documents()
+    failures = kb.catalogue.failures()
     if args.json:
         _print_json([vars(record) for record in records])
         return 0
@@ -166,6 +168,8 @@ def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
             f"{record.id}  {record.status:8} {record.doc_type:8} {record.language:7} "
             f"{record.chunks:5} chunks  {record.title[:50]}  ({record.file})"
         )
+    for failure in failures:
+        print(f"{'-':16}  failed   {failure['file']}: {failure['reason']}")
     return 0
 
 

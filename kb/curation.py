@@ -146,6 +146,11 @@ def prune(kb: KnowledgeBase, folders: list[Path]) -> list[str]:
             if record is not None and record.status == READY and not record.files:
                 kb.delete(document_id)
             removed.append(abs_path)
+    for failure in kb.catalogue.failures():
+        abs_path = failure["abs_path"]
+        inside = any(abs_path.startswith(root.rstrip("/") + "/") for root in roots)
+        if inside and not Path(abs_path).exists():
+            kb.catalogue.clear_failure(abs_path)
     return removed
 
 

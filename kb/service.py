@@ -251,7 +251,9 @@ class KnowledgeBase:
             )
         except (LoadError, OSError) as error:
             logger.warning("failed to ingest %s: %s", file, error)
+            self.catalogue.record_failure(abs_path, file, str(error))
             return FileOutcome(file, FAILED, str(error))
+        self.catalogue.clear_failure(abs_path)
 
         overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
         document.metadata.update(overrides)

@@ -61,6 +61,27 @@ def test_scanned_pdf_reports_no_text(kb):
     assert outcome.status == "failed"
     assert "no extractable text" in outcome.reason
     assert kb.vectors.count() == 0
+    [failure] = kb.catalogue.failures()
+    assert failure["file"] == str(source)
+    assert failure["reason"] == outcome.reason
+
+
+def test_failure_is_listed_until_the_file_passes(kb, tmp_path):
+    path = tmp_path / "notes.pdf"
+    path.write_bytes(b"%PDF-1.4 cut off")
+    assert kb.ingest_file(path).status == "failed"
+    assert [f["file"] for f in kb.catalogue.failures()] == [str(path)]
+    reopened = KnowledgeBase(kb.settings)
+    assert [f["file"] for f in reopened.catalogue.failures()] == [str(path)]
+    path.unlink()
+    path = path.with_suffix(".txt")
+    path.write_text("Teachers compare chatbots for privacy.")
+    assert kb.ingest_file(path).status == "indexed"
+    assert [f["file"] for f in kb.catalogue.failures()] == [str(tmp_path / "notes.pdf")]
+    from kb.curation import prune
+
+    prune(kb, [tmp_path])
+    assert kb.catalogue.failures() == []
 
 
 def test_long_summary_and_long_name_index_normally(kb, tmp_path):

@@ -152,6 +152,8 @@ def test_password_pdf_is_rejected_clearly(client):
     response = upload(client, "locked.pdf", data)
     assert response.status_code == 422
     assert "password-protected" in response.json()["reason"]
+    listed = {f["file"]: f["reason"] for f in client.get("/api/failures").json()}
+    assert listed["locked.pdf"] == response.json()["reason"]
 
 
 def test_aes_pdf_with_empty_user_password_is_indexed(client):

@@ -74,6 +74,19 @@ def document_rows(kb: KnowledgeBase) -> list[list]:
             ", ".join(record.files),
         ]
         for record in kb.documents()
+    ] + [
+        [
+            "",
+            failure["reason"],
+            "",
+            "failed",
+            0,
+            None,
+            "",
+            failure["failed_at"],
+            failure["file"],
+        ]
+        for failure in kb.catalogue.failures()
     ]
 
 
