@@ -158,3 +158,39 @@ def test_file_over_memory_limit_fails_alone(tmp_path):
     assert statuses(report) == [("big.txt", "failed"), ("good.txt", "indexed")]
     assert "needed more than 64 MB (KB_PARSE_MEMORY_MB)" in report.outcomes[0].reason
     assert [record.file for record in kb.documents()] == [str(good)]
+
+
+def cyclic_pdf() -> bytes:
+    """A PDF whose page tree lists itself and whose resources contain themselves."""
+    text = b"BT /F1 12 Tf 72 700 Td (Welding apprentices train) Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R 2 0 R] /Count 2 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+        b"/Resources 5 0 R /Contents 4 0 R >>",
+        b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream",
+        b"<< /Font << /F1 6 0 R >> /XObject << /Self 5 0 R >> /Parent 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    data = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(data))
+        data += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(data)
+    data += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    data += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    data += b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1)
+    return data + b"startxref\n%d\n%%%%EOF\n" % xref
+
+
+def test_pdf_with_cyclic_references_fails_alone(tmp_path):
+    kb = KnowledgeBase(Settings(data_dir=tmp_path / "data", parse_timeout=30))
+    cyclic = tmp_path / "cyclic.pdf"
+    cyclic.write_bytes(cyclic_pdf())
+    good = tmp_path / "good.txt"
+    good.write_text("Teachers compare chatbots for privacy.")
+    report = kb.ingest([cyclic, good])
+    assert statuses(report) == [("cyclic.pdf", "failed"), ("good.txt", "indexed")]
+    assert "cyclic page references" in report.outcomes[0].reason
+    assert kb.vectors.count() == kb.stats()["chunks"]
