@@ -1,8 +1,9 @@
-"""`kb migrate`: copy the chunk vectors of this knowledge base to a Chroma server."""
+"""`kb migrate` copies the chunk vectors to a Chroma server; `kb bench` measures."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -45,6 +46,21 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if copied == total else 1
 
 
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from evals.bench import run_bench
+
+    sizes = tuple(int(size) for size in args.sizes.split(","))
+    run_bench(
+        args.out,
+        args.beir,
+        args.corpus,
+        scifact_documents=args.scifact_docs,
+        sizes=sizes,
+        http_requests=args.http_requests,
+    )
+    return 0
+
+
 def add_store_commands(commands) -> None:
     migrate = commands.add_parser(
         "migrate",
@@ -58,3 +74,22 @@ def add_store_commands(commands) -> None:
         "--replace", action="store_true", help="overwrite a non-empty collection"
     )
     migrate.set_defaults(func=cmd_migrate)
+
+    bench = commands.add_parser(
+        "bench", help="measure ingestion, search, HTTP load, memory and cold start"
+    )
+    bench.add_argument("--beir", type=Path, required=True, help="BEIR SciFact folder")
+    bench.add_argument(
+        "--corpus", type=Path, nargs="+", required=True, help="VET files and folders"
+    )
+    bench.add_argument("--out", type=Path, default=Path("bench-out"))
+    bench.add_argument(
+        "--scifact-docs", type=int, default=1000, help="SciFact abstracts to index"
+    )
+    bench.add_argument(
+        "--sizes",
+        default="5000,50000,200000",
+        help="collection sizes in chunks for the search latency, comma-separated",
+    )
+    bench.add_argument("--http-requests", type=int, default=300)
+    bench.set_defaults(func=cmd_bench)
