@@ -20,6 +20,7 @@ from api.models import (
     PassageOut,
     SearchModeName,
 )
+from api.research import add_research_routes
 from api.security import curator_guard, reader_guard
 from kb.auth import parse_hashes, token_matches
 from kb.catalogue import DocumentRecord
@@ -154,6 +155,7 @@ def create_api(kb: KnowledgeBase) -> FastAPI:
         )
 
     add_curation_routes(app, kb, curator)
+    add_research_routes(app, kb, reader)
     return app
 
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from kb.errors import KBError
+from kb.research_cli import add_research_commands
 from kb.settings import Settings
 from kb.store_cli import add_store_commands
 
@@ -375,6 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="address to bind (KB_HOST)")
     serve.add_argument("--port", type=int, default=None, help="port (KB_PORT)")
     serve.set_defaults(func=cmd_serve)
+
+    add_research_commands(commands)
 
     add_store_commands(commands)
     return parser

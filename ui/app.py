@@ -7,6 +7,7 @@ import gradio as gr
 from kb.service import KnowledgeBase
 from ui.curate import build_curate_tabs
 from ui.render import render_answer
+from ui.research import build_research_tabs
 
 # Passed to gr.mount_gradio_app: Gradio 6 takes page styles at mount time.
 CSS = """
@@ -14,6 +15,9 @@ CSS = """
 .kb-citation blockquote {white-space: pre-wrap; margin: 6px 0; color: #333;}
 .kb-file, .kb-score {color: #777; font-size: 0.85em;}
 .kb-answer.not-found {color: #a05a00;}
+.kb-case dl {display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px;}
+.kb-case dt {font-weight: 600;}
+.kb-summary {font-style: italic;}
 """
 
 EXAMPLES = [
@@ -72,5 +76,6 @@ def build_ui(kb: KnowledgeBase) -> gr.Blocks:
             inputs = [question, *selectors]
             button.click(ask, inputs=inputs, outputs=answer)
             question.submit(ask, inputs=inputs, outputs=answer)
+        build_research_tabs(kb)
         build_curate_tabs(kb)
     return blocks
