@@ -20,12 +20,15 @@ from api.models import (
     PassageOut,
     SearchModeName,
 )
+from api.openai_compat import add_openai_routes
 from api.research import add_research_routes
 from api.security import curator_guard, reader_guard
+from api.streaming import add_streaming_routes
 from kb.auth import parse_hashes, token_matches
 from kb.catalogue import DocumentRecord
 from kb.errors import DocumentNotFoundError, KBError
 from kb.filters import parse_filters
+from kb.generate import AnswerGenerator
 from kb.service import KnowledgeBase
 from kb.settings import Settings
 
@@ -61,12 +64,13 @@ def create_api(kb: KnowledgeBase) -> FastAPI:
         version="0.1.0",
     )
     app.state.kb = kb
+    generator = AnswerGenerator(kb)
 
     @app.middleware("http")
     async def log_request(request: Request, call_next):
         started = time.perf_counter()
         response = await call_next(request)
-        if request.url.path.startswith("/api"):
+        if request.url.path.startswith(("/api", "/v1")):
             logger.info(
                 "%s %s -> %d in %.0f ms",
                 request.method,
@@ -98,7 +102,7 @@ def create_api(kb: KnowledgeBase) -> FastAPI:
 
     @app.post("/api/ask", response_model=AnswerOut, dependencies=[reader])
     def ask(request: AskRequest) -> dict:
-        answer = kb.ask(
+        answer = generator.answer(
             request.question,
             top_k=request.top_k,
             filters=request.filters,
@@ -155,6 +159,8 @@ def create_api(kb: KnowledgeBase) -> FastAPI:
         )
 
     add_curation_routes(app, kb, curator)
+    add_streaming_routes(app, generator, reader)
+    add_openai_routes(app, generator, reader)
     add_research_routes(app, kb, reader)
     return app
 

@@ -38,11 +38,35 @@ class PassageOut(BaseModel):
     end_char: int
 
 
+class UnsupportedOut(BaseModel):
+    sentence: str = Field(description="A generated sentence that was dropped.")
+    citations: list[int] = Field(description="The passage numbers it cited.")
+    similarity: float = Field(description="Best cosine similarity to those passages.")
+    overlap: float = Field(description="Share of its content words they contain.")
+    reason: str
+
+
 class AnswerOut(BaseModel):
     question: str
     answer: str = Field(description="Answer text with [n] citation markers.")
     found: bool = Field(description="False when no supporting source was found.")
     citations: list[PassageOut]
+    generated: bool = Field(
+        default=False,
+        description="True when a language model wrote the answer (KB_LLM_BASE_URL).",
+    )
+    notice: str | None = Field(
+        default=None,
+        description="Why the answer fell back to quoting sources, or may be partial.",
+    )
+    unsupported: list[UnsupportedOut] = Field(
+        default=[],
+        description="Generated sentences dropped: no cited passage supports them.",
+    )
+    removed_citations: list[int] = Field(
+        default=[],
+        description="Citation numbers removed because no such passage was retrieved.",
+    )
 
 
 class DocumentOut(BaseModel):

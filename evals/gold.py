@@ -36,6 +36,7 @@ class GoldQuestion:
     language: str
     relevant: list[dict[str, Any]]
     answer_facts: list[str]
+    answer: str = ""  # reference answer; empty for unanswerable questions
 
 
 @dataclass
@@ -66,6 +67,7 @@ def load_gold(path: Path) -> list[GoldQuestion]:
                     language=row.get("language", ""),
                     relevant=row.get("relevant", []),
                     answer_facts=row.get("answer_facts", []),
+                    answer=row.get("answer", ""),
                 )
             )
     return questions

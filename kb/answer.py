@@ -55,6 +55,12 @@ class Answer:
     answer: str
     found: bool
     citations: list[Citation] = field(default_factory=list)
+    # Set for answers written by a language model (kb.generate); an extractive
+    # answer quotes its sources and keeps the defaults.
+    generated: bool = False
+    notice: str | None = None  # why the answer fell back or may be incomplete
+    unsupported: list[dict[str, Any]] = field(default_factory=list)
+    removed_citations: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +68,10 @@ class Answer:
             "answer": self.answer,
             "found": self.found,
             "citations": [citation.to_dict() for citation in self.citations],
+            "generated": self.generated,
+            "notice": self.notice,
+            "unsupported": list(self.unsupported),
+            "removed_citations": list(self.removed_citations),
         }
 
 

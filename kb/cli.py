@@ -78,13 +78,20 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    answer = _knowledge_base(settings).ask(
+    from kb.generate import AnswerGenerator
+
+    generator = AnswerGenerator(_knowledge_base(settings))
+    answer = generator.answer(
         args.question, top_k=args.k, filters=_filters(args), mode=args.mode
     )
     if args.json:
         _print_json(answer.to_dict())
         return 0
     print(answer.answer)
+    if answer.notice:
+        print(f"\nNote: {answer.notice}")
+    for item in answer.unsupported:
+        print(f"\nRemoved as unsupported ({item['reason']}): {item['sentence']}")
     for citation in answer.citations:
         item = citation.to_dict()
         print(f"\n[{item['n']}] {_source_label(item)}  score {item['score']:.3f}")
@@ -378,7 +385,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     add_research_commands(commands)
-
     add_store_commands(commands)
     return parser
 

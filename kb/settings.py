@@ -83,9 +83,31 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(
         default=50, gt=0, description="Largest file accepted by upload, in MB."
     )
+    llm_base_url: str = Field(
+        default="",
+        description=(
+            "Base URL of an OpenAI-compatible chat API, such as "
+            "http://127.0.0.1:11434/v1 for Ollama; empty keeps answers extractive."
+        ),
+    )
+    llm_model: str = Field(
+        default="", description="Model name sent to the LLM server, e.g. llama3.2."
+    )
+    llm_api_key: str = Field(
+        default="",
+        repr=False,
+        description="API key sent to the LLM server; empty for servers without keys.",
+    )
+    llm_timeout: float = Field(
+        default=60,
+        gt=0,
+        description=(
+            "Seconds to wait for the LLM server (for a stream: between two chunks) "
+            "before falling back to the extractive answer."
+        ),
+    )
     host: str = Field(default="127.0.0.1", description="Address `kb serve` binds.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port of `kb serve`.")
-
     chroma_url: str = Field(
         default="",
         description=(

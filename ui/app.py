@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gradio as gr
 
+from kb.generate import AnswerGenerator
 from kb.service import KnowledgeBase
 from ui.curate import build_curate_tabs
 from ui.render import render_answer
 from ui.research import build_research_tabs
+from ui.stream import streaming_ask
 
 # Passed to gr.mount_gradio_app: Gradio 6 takes page styles at mount time.
 CSS = """
@@ -15,6 +17,9 @@ CSS = """
 .kb-citation blockquote {white-space: pre-wrap; margin: 6px 0; color: #333;}
 .kb-file, .kb-score {color: #777; font-size: 0.85em;}
 .kb-answer.not-found {color: #a05a00;}
+.kb-generated {color: #777; font-size: 0.85em;}
+.kb-notice {color: #a05a00;}
+.kb-unsupported {color: #777; font-size: 0.9em;}
 .kb-case dl {display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px;}
 .kb-case dt {font-weight: 600;}
 .kb-summary {font-style: italic;}
@@ -74,6 +79,9 @@ def build_ui(kb: KnowledgeBase) -> gr.Blocks:
             answer = gr.HTML(elem_id="answer")
             gr.Examples(EXAMPLES, inputs=question)
             inputs = [question, *selectors]
+            generator = AnswerGenerator(kb)
+            if generator.enabled:
+                ask = streaming_ask(generator, fields)
             button.click(ask, inputs=inputs, outputs=answer)
             question.submit(ask, inputs=inputs, outputs=answer)
         build_research_tabs(kb)

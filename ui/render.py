@@ -17,6 +17,7 @@ def render_answer(answer: Answer) -> str:
     """Render an answer: its text, then one card per citation."""
     status = "found" if answer.found else "not-found"
     parts = [f'<div class="kb-answer {status}"><p>{escape(answer.answer)}</p></div>']
+    parts.extend(render_checks(answer))
     for citation in answer.citations:
         passage = citation.passage
         where = (
@@ -37,3 +38,30 @@ def render_answer(answer: Answer) -> str:
             "</div>"
         )
     return "\n".join(parts)
+
+
+def render_checks(answer: Answer) -> list[str]:
+    """Render how a generated answer was made: notice and dropped sentences."""
+    parts = []
+    if answer.generated:
+        parts.append(
+            '<p class="kb-generated">Written by a language model from the sources '
+            "below; each sentence was checked against the passages it cites.</p>"
+        )
+    if answer.notice:
+        parts.append(f'<p class="kb-notice">{escape(answer.notice)}</p>')
+    if answer.unsupported:
+        items = "".join(
+            f"<li>{escape(item['sentence'])} <i>({escape(item['reason'])})</i></li>"
+            for item in answer.unsupported
+        )
+        parts.append(
+            '<div class="kb-unsupported"><p>Removed from the generated answer, '
+            f"because the sources do not support them:</p><ul>{items}</ul></div>"
+        )
+    return parts
+
+
+def render_partial(text: str) -> str:
+    """Render an answer that is still being written."""
+    return f'<div class="kb-answer streaming"><p>{escape(text)} …</p></div>'
