@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from urllib.parse import urlsplit
 
 import pytest
 
 from kb.compare import compare
 from tests.conftest import LiveServer
-from tests.test_ui_browser import CHROMIUM, LAUNCH_ARGS
 
 TOPIC = "assessment with VR simulators"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not shutil.which("chromium"):
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
