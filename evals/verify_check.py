@@ -32,9 +32,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from evals.gold import GoldQuestion, is_relevant, load_gold
-from kb.generate import MIN_PASSAGES, stem_language
+from kb.generate import stem_language
 from kb.keyword import analyze
-from kb.service import KnowledgeBase
+from kb.service import ANSWER_PASSAGES, KnowledgeBase
 from kb.settings import Settings
 from kb.verify import (
     MIN_OVERLAP,
@@ -82,7 +82,7 @@ def collect_samples(kb: KnowledgeBase, questions: list[GoldQuestion]) -> list[Sa
     answerable = [q for q in questions if q.type != "unanswerable" and q.answer]
     samples: list[Sample] = []
     for index, question in enumerate(answerable):
-        passages = kb.search(question.question, top_k=MIN_PASSAGES)
+        passages = kb.search(question.question, top_k=ANSWER_PASSAGES)
         language = stem_language(question.question)
         verifier = Verifier(kb.embedder, passages, language)
         numbers = list(verifier.numbers)

@@ -38,7 +38,6 @@ from kb.verify import (
 
 logger = logging.getLogger(__name__)
 
-MIN_PASSAGES = 8  # as many as KnowledgeBase.ask reads
 MAX_SENTENCES = 5
 LANGUAGE_NAMES = {
     "en": "English",
@@ -188,15 +187,11 @@ class AnswerGenerator:
         instead of in the middle of a streamed response. The concatenated
         Delta texts equal the final answer text.
         """
-        extractive = self.kb.ask(question, top_k=top_k, filters=filters, mode=mode)
+        # One retrieval serves both the extractive answer and the prompt.
+        passages = self.kb.answer_passages(question, top_k, filters, mode)
+        extractive = self.kb.answer_from(question, passages)
         if self.llm is None or not extractive.found:
             return iter([Delta(extractive.answer), extractive])
-        passages = self.kb.search(
-            question,
-            top_k=max(top_k or self.kb.settings.top_k, MIN_PASSAGES),
-            filters=filters,
-            mode=mode,
-        )
         return self._generate(question, passages, extractive, stream)
 
     def _chat_text(self, messages: list[ChatMessage], stream: bool) -> Iterable[str]:

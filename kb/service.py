@@ -102,6 +102,9 @@ def collect_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
+ANSWER_PASSAGES = 8  # passages an answer reads, whatever the search top-k
+
+
 class KnowledgeBase:
     """Catalogue, vector store and embedding model behind one interface."""
 
@@ -518,8 +521,22 @@ class KnowledgeBase:
         filters: Filters | None = None,
         mode: SearchMode | None = None,
     ) -> Answer:
-        top_k = max(top_k or self.settings.top_k, 8)
-        passages = self.search(question, top_k=top_k, filters=filters, mode=mode)
+        passages = self.answer_passages(question, top_k, filters, mode)
+        return self.answer_from(question, passages)
+
+    def answer_passages(
+        self,
+        question: str,
+        top_k: int | None = None,
+        filters: Filters | None = None,
+        mode: SearchMode | None = None,
+    ) -> list[Passage]:
+        """Return the passages an answer reads: at least ANSWER_PASSAGES of them."""
+        top_k = max(top_k or self.settings.top_k, ANSWER_PASSAGES)
+        return self.search(question, top_k=top_k, filters=filters, mode=mode)
+
+    def answer_from(self, question: str, passages: list[Passage]) -> Answer:
+        """Build the extractive answer to `question` from retrieved passages."""
         missing = [
             name
             for name in distinctive_names(question)
