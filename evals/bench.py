@@ -11,7 +11,7 @@ BENCHMARKS.md quotes.
 - Search latency is measured with the collection grown to each target size.
   Added chunks are recombined sentences of the real chunks for the keyword
   index; their vectors are normalised mixtures of three real chunk vectors,
-  so the vector index holds a realistic distribution without hours of
+  so the vector index contains a realistic distribution without hours of
   encoding. The added chunks belong to ready catalogue documents, like any
   other.
 - HTTP load runs `kb serve` as a child process on 127.0.0.1 and sends
@@ -120,7 +120,7 @@ def ingestion_row(
 
 
 def scifact_subset(dataset: BeirDataset, documents: int) -> set[str]:
-    """Every judged abstract plus unjudged ones in corpus order, `documents` in all."""
+    """Return the judged abstracts plus unjudged ones, `documents` ids in all."""
     judged = {doc for docs in dataset.qrels.values() for doc in docs}
     unjudged = [doc for doc in dataset.corpus_ids() if doc not in judged]
     return judged | set(unjudged[: max(0, documents - len(judged))])
@@ -137,9 +137,9 @@ def grow(
     pool: tuple[list[str], np.ndarray],
     rng: random.Random,
 ) -> int:
-    """Add recombined chunks until the store holds `target`; return the count.
+    """Add recombined chunks until the store contains `target`, and return the count.
 
-    `pool` holds the real chunk texts and vectors that added chunks mix.
+    `pool` contains the real chunk texts and vectors that added chunks mix.
     """
     texts, vectors = pool
     sentences = [s for text in texts for s in SENTENCE.split(text) if len(s) > 30]
@@ -251,7 +251,9 @@ class ServeProcess:
             if self.process.poll() is not None:
                 raise RuntimeError("kb serve exited during start-up")
             time.sleep(0.1)
-        raise RuntimeError(f"kb serve answered nothing within {limit_s} s")
+        raise RuntimeError(
+            f"kb serve returned no answer within {limit_s} s; run it by hand to see why"
+        )
 
     def peak_rss_mb(self) -> float:
         status = Path(f"/proc/{self.process.pid}/status").read_text()

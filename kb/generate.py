@@ -148,7 +148,7 @@ def final_answer(events: Iterable[Delta | Answer]) -> Answer:
         if isinstance(event, Answer):
             final = event
     if final is None:
-        raise RuntimeError("the answer events ended without an answer")
+        raise RuntimeError("the event stream ended without a final Answer event")
     return final
 
 

@@ -81,10 +81,12 @@ def test_uploads_deletes_and_questions_at_once(server):
         answered = 0
         with httpx.Client(base_url=live.url, timeout=120) as client:
             while not done.is_set():
-                asked = client.post("/api/ask", json={"question": "VR museum visit"})
+                ask_response = client.post(
+                    "/api/ask", json={"question": "VR museum visit"}
+                )
                 searched = client.get("/api/search", params={"q": "headset", "k": 3})
                 listed = client.get("/api/documents")
-                for response in (asked, searched, listed):
+                for response in (ask_response, searched, listed):
                     if response.status_code != 200:
                         errors.append(f"{response.url.path}: {response.status_code}")
                 answered += 1
