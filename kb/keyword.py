@@ -6,15 +6,23 @@ b = 0.75) and updates in place: adding or deleting a document touches only its
 own rows. A query is expanded to its stems in every language present in the
 index, so an English query still matches stemmed German or Finnish text where
 the words agree.
+
+FTS5 scores every row that contains any query term, so a query of common words
+costs time in proportion to the collection. When the query's terms occur in
+more than POSTINGS_BUDGET rows together, only the rarest terms that fit the
+budget select candidates; the best CANDIDATES_PER_RESULT x top_k of those are
+then scored with the full BM25 formula over every term.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -59,6 +67,12 @@ STOPWORDS = {
 MAX_QUERY_TERMS = 64
 NAME = re.compile(r"\b(?=\w*[A-Z]\w*[A-Z])\w{3,}\b")
 RARE_SHARE = 0.02  # a name in more chunks than this gets no extra weight
+BM25_K1 = 1.2  # the FTS5 defaults, used again when candidates are rescored
+BM25_B = 0.75
+# Rows that one FTS5 query may score; measured in BENCHMARKS.md.
+POSTINGS_BUDGET = 10_000
+CANDIDATES_PER_RESULT = 4
+MIN_CANDIDATES = 500
 
 SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5(
@@ -71,6 +85,11 @@ CREATE VIRTUAL TABLE IF NOT EXISTS vocabulary USING fts5vocab(chunks, row);
 CREATE TABLE IF NOT EXISTS languages (
     document_id TEXT PRIMARY KEY,
     language TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS totals (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    chunks INTEGER NOT NULL,
+    tokens INTEGER NOT NULL
 );
 """
 
@@ -126,6 +145,41 @@ def _phrase(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
+def _match(terms: dict[str, int]) -> str:
+    # FTS5 sums BM25 over the phrases of a query, so repeating a term
+    # multiplies its weight.
+    return " OR ".join(
+        _phrase(term) for term, weight in terms.items() for _ in range(weight)
+    )
+
+
+@dataclass
+class QueryPlan:
+    """The analysed query with the index's counts for its stems.
+
+    `names` are the stems of names (two or more capitals) that occur in at
+    most RARE_SHARE of chunks; `frequencies` gives the number of chunks that
+    contain each stem, and `chunks` and `tokens` the size of the index.
+    """
+
+    stems: list[str]
+    names: list[str]
+    frequencies: dict[str, int]
+    chunks: int
+    tokens: int
+
+    def weighted(self, name_weight: int = 1) -> dict[str, int]:
+        """Return the stems with their weights: rare names count `name_weight` times."""
+        rare = set(self.names)
+        return {stem: name_weight if stem in rare else 1 for stem in self.stems}
+
+    def idf(self, stem: str) -> float:
+        """Inverse document frequency as FTS5 computes it."""
+        found = self.frequencies.get(stem, 0)
+        value = math.log((self.chunks - found + 0.5) / (found + 0.5))
+        return value if value > 0 else 1e-6
+
+
 class KeywordIndex:
     """BM25 search over chunks, persisted in one SQLite file."""
 
@@ -137,6 +191,13 @@ class KeywordIndex:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            if db.execute("SELECT 1 FROM totals").fetchone() is None:
+                # An index written before the totals existed counts them once.
+                rows = db.execute("SELECT stems FROM chunks").fetchall()
+                db.execute(
+                    "INSERT INTO totals(id, chunks, tokens) VALUES(1, ?, ?)",
+                    (len(rows), sum(len(row[0].split()) for row in rows)),
+                )
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -150,31 +211,58 @@ class KeywordIndex:
     def add(
         self, document_id: str, chunk_ids: list[str], texts: list[str], language: str
     ) -> None:
-        rows = [
-            (" ".join(analyze(text, language)), chunk_id, document_id)
-            for chunk_id, text in zip(chunk_ids, texts, strict=True)
-        ]
+        self.add_many([(document_id, chunk_ids, texts, language)])
+
+    def add_many(self, documents: list[tuple[str, list[str], list[str], str]]) -> None:
+        """Add or replace `(document_id, chunk_ids, texts, language)` items at once."""
         with self._connect() as db:
-            db.execute("DELETE FROM chunks WHERE document_id=?", (document_id,))
-            db.executemany(
-                "INSERT INTO chunks(stems, chunk_id, document_id) VALUES(?, ?, ?)", rows
-            )
-            db.execute(
-                "INSERT OR REPLACE INTO languages(document_id, language) VALUES(?, ?)",
-                (document_id, language),
-            )
+            for document_id, chunk_ids, texts, language in documents:
+                stems = [analyze(text, language) for text in texts]
+                rows = [
+                    (" ".join(words), chunk_id, document_id)
+                    for chunk_id, words in zip(chunk_ids, stems, strict=True)
+                ]
+                self._delete_rows(db, document_id)
+                db.executemany(
+                    "INSERT INTO chunks(stems, chunk_id, document_id) VALUES(?, ?, ?)",
+                    rows,
+                )
+                db.execute(
+                    "UPDATE totals SET chunks = chunks + ?, tokens = tokens + ?",
+                    (len(rows), sum(len(words) for words in stems)),
+                )
+                db.execute(
+                    "INSERT OR REPLACE INTO languages(document_id, language) "
+                    "VALUES(?, ?)",
+                    (document_id, language),
+                )
         self._languages_cache = None
 
     def delete(self, document_id: str) -> None:
         with self._connect() as db:
-            db.execute("DELETE FROM chunks WHERE document_id=?", (document_id,))
+            self._delete_rows(db, document_id)
             db.execute("DELETE FROM languages WHERE document_id=?", (document_id,))
         self._languages_cache = None
+
+    @staticmethod
+    def _delete_rows(db: sqlite3.Connection, document_id: str) -> None:
+        """Delete a document's rows and take them off the totals."""
+        rows = db.execute(
+            "SELECT stems FROM chunks WHERE document_id=?", (document_id,)
+        ).fetchall()
+        if not rows:
+            return
+        db.execute("DELETE FROM chunks WHERE document_id=?", (document_id,))
+        db.execute(
+            "UPDATE totals SET chunks = chunks - ?, tokens = tokens - ?",
+            (len(rows), sum(len(row[0].split()) for row in rows)),
+        )
 
     def reset(self) -> None:
         with self._connect() as db:
             db.execute("DELETE FROM chunks")
             db.execute("DELETE FROM languages")
+            db.execute("UPDATE totals SET chunks = 0, tokens = 0")
         self._languages_cache = None
 
     def count(self) -> int:
@@ -199,64 +287,118 @@ class KeywordIndex:
                     self._languages_cache = sorted(row[0] for row in rows)
             return self._languages_cache
 
-    def _keep_rare_boosts(self, terms: dict[str, int]) -> dict[str, int]:
-        """Drop the name weight of terms found in more than RARE_SHARE of chunks."""
-        boosted = [term for term, weight in terms.items() if weight > 1]
-        if not boosted:
-            return terms
+    def plan(self, query: str) -> QueryPlan:
+        """Analyse `query` once for the keyword and the name rankings."""
+        terms = query_terms(query, self.languages(), name_weight=2)
         with self._connect() as db:
-            total = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] or 1
-            marks = ",".join("?" * len(boosted))
-            rows = db.execute(
-                f"SELECT term, doc FROM vocabulary WHERE term IN ({marks})", boosted
-            ).fetchall()
-        common = {term for term, count in rows if count > RARE_SHARE * total}
-        return {term: 1 if term in common else weight for term, weight in terms.items()}
+            chunks, tokens = db.execute("SELECT chunks, tokens FROM totals").fetchone()
+            frequencies: dict[str, int] = {}
+            if terms:
+                marks = ",".join("?" * len(terms))
+                rows = db.execute(
+                    f"SELECT term, doc FROM vocabulary WHERE term IN ({marks})",
+                    list(terms),
+                )
+                frequencies = dict(rows.fetchall())
+        rare_limit = RARE_SHARE * max(chunks, 1)
+        names = [
+            stem
+            for stem, weight in terms.items()
+            if weight > 1 and frequencies.get(stem, 0) <= rare_limit
+        ]
+        return QueryPlan(list(terms), names, frequencies, chunks, tokens)
 
     def search_names(
-        self, query: str, top_k: int, document_ids: set[str] | None = None
+        self,
+        query: str | QueryPlan,
+        top_k: int,
+        document_ids: set[str] | None = None,
     ) -> list[tuple[str, float]]:
         """Rank chunks by BM25 over the rare names of `query` alone.
 
         Returns nothing when the query names nothing rare in the index.
         """
-        terms = self._keep_rare_boosts(query_terms(query, self.languages(), 2))
-        names = {term: 1 for term, weight in terms.items() if weight > 1}
-        return self.search_terms(names, top_k, document_ids)
+        plan = self.plan(query) if isinstance(query, str) else query
+        names = dict.fromkeys(plan.names, 1)
+        return self.search_terms(names, plan, top_k, document_ids)
 
     def search(
         self,
-        query: str,
+        query: str | QueryPlan,
         top_k: int,
         document_ids: set[str] | None = None,
         name_weight: int = 1,
     ) -> list[tuple[str, float]]:
         """Return `(chunk_id, bm25)` pairs, best first; higher scores are better."""
-        terms = query_terms(query, self.languages(), name_weight)
-        if not terms:
-            return []
-        return self.search_terms(self._keep_rare_boosts(terms), top_k, document_ids)
+        plan = self.plan(query) if isinstance(query, str) else query
+        return self.search_terms(plan.weighted(name_weight), plan, top_k, document_ids)
 
     def search_terms(
         self,
         terms: dict[str, int],
+        plan: QueryPlan,
         top_k: int,
         document_ids: set[str] | None = None,
     ) -> list[tuple[str, float]]:
         """Rank chunks by BM25 over stemmed `terms`, given with their weights."""
         if not terms or document_ids is not None and not document_ids:
             return []
-        # FTS5 sums BM25 over the phrases of a query, so repeating a term
-        # multiplies its weight.
-        match = " OR ".join(
-            _phrase(term) for term, weight in terms.items() for _ in range(weight)
-        )
-        sql = "SELECT chunk_id, -bm25(chunks) FROM chunks WHERE chunks MATCH ?"
-        params: list = [match]
+        by_rarity = sorted(terms, key=lambda term: plan.frequencies.get(term, 0))
+        selective: dict[str, int] = {}
+        postings = 0
+        for term in by_rarity:
+            postings += plan.frequencies.get(term, 0)
+            if selective and postings > POSTINGS_BUDGET:
+                break
+            selective[term] = terms[term]
+        if len(selective) == len(terms):
+            return self._rank(terms, top_k, document_ids)
+        depth = max(MIN_CANDIDATES, CANDIDATES_PER_RESULT * top_k)
+        candidates = self._rank(selective, depth, document_ids, stems=True)
+        return self._rescore(candidates, terms, plan)[:top_k]
+
+    def _rank(
+        self,
+        terms: dict[str, int],
+        limit: int,
+        document_ids: set[str] | None,
+        stems: bool = False,
+    ) -> list:
+        """Rows that match any of `terms`, ranked by FTS5's BM25, best first."""
+        columns = "chunk_id, -bm25(chunks)" + (", stems" if stems else "")
+        sql = f"SELECT {columns} FROM chunks WHERE chunks MATCH ?"
+        params: list = [_match(terms)]
         if document_ids is not None:
             sql += f" AND document_id IN ({','.join('?' * len(document_ids))})"
             params += sorted(document_ids)
         sql += " ORDER BY bm25(chunks) LIMIT ?"
-        params.append(top_k)
+        params.append(limit)
         with self._connect() as db:
-            return [(row[0], float(row[1])) for row in db.execute(sql, params)]
+            rows = db.execute(sql, params).fetchall()
+        if stems:
+            return rows
+        return [(row[0], float(row[1])) for row in rows]
+
+    @staticmethod
+    def _rescore(
+        candidates: list[tuple[str, float, str]],
+        terms: dict[str, int],
+        plan: QueryPlan,
+    ) -> list[tuple[str, float]]:
+        """Score candidate rows with BM25 over all `terms`, as FTS5 would."""
+        average = plan.tokens / max(plan.chunks, 1) or 1.0
+        weights = {term: weight * plan.idf(term) for term, weight in terms.items()}
+        scored = []
+        for chunk_id, _, stems in candidates:
+            words = stems.split()
+            norm = BM25_K1 * (1 - BM25_B + BM25_B * len(words) / average)
+            found: dict[str, int] = {}
+            for word in words:
+                if word in weights:
+                    found[word] = found.get(word, 0) + 1
+            score = sum(
+                weights[term] * count * (BM25_K1 + 1) / (count + norm)
+                for term, count in found.items()
+            )
+            scored.append((chunk_id, score))
+        return sorted(scored, key=lambda item: -item[1])

@@ -73,13 +73,14 @@ class Retriever:
             ranked = self.keywords.search(query, top_k, allowed)
             dense_hits: dict[str, VectorHit] = {}
         else:
+            plan = self.keywords.plan(query)
             keyword_ranking = self.keywords.search(
-                query, depth, allowed, name_weight=HYBRID_NAME_WEIGHT
+                plan, depth, allowed, name_weight=HYBRID_NAME_WEIGHT
             )
             hits = self.vectors.query(query_vector.tolist(), depth, allowed)
             dense_hits = {hit.chunk_id: hit for hit in hits}
             rankings = [[h.chunk_id for h in hits], [c for c, _ in keyword_ranking]]
-            named = self.keywords.search_names(query, depth, allowed)
+            named = self.keywords.search_names(plan, depth, allowed)
             if named:
                 rankings.append([c for c, _ in named])
             ranked = fuse(rankings, weights=[1.0, 1.0, NAME_RANKING_WEIGHT])

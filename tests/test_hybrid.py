@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from kb import keyword
 from kb.filters import FilterError, parse_filters
 from kb.keyword import KeywordIndex, analyze, query_terms
 from kb.retrieval import fuse
@@ -50,6 +52,67 @@ def test_keyword_search_respects_document_filter(tmp_path):
     index.add("b", ["b:0"], ["welding torch"], "en")
     assert [c for c, _ in index.search("welding", 5, {"b"})] == ["b:0"]
     assert index.search("welding", 5, set()) == []
+
+
+def _welding_index(path):
+    index = KeywordIndex(path)
+    for n in range(40):
+        words = ["welding"] * (1 + n % 3) + ["simulator"] * (n % 2) + ["safety"]
+        words += ["apprentice"] * (n % 5) + [f"topic{n}"] * (1 + n % 4)
+        index.add(f"d{n}", [f"d{n}:0"], [" ".join(words)], "en")
+    return index
+
+
+def test_rescored_candidates_rank_as_fts5_does(tmp_path, monkeypatch):
+    index = _welding_index(tmp_path / "k.sqlite3")
+    query = "welding simulator safety apprentice topic7"
+    exact = index.search(query, 40)
+    # topic7 is in 1 row and simulator in 20: a budget of 21 rows selects the
+    # candidates by those two terms, which are then scored with every term.
+    monkeypatch.setattr(keyword, "POSTINGS_BUDGET", 21)
+    monkeypatch.setattr(index, "_rank", _spy(index._rank, calls := []))
+    cut = index.search(query, 10)
+    assert calls == [["topic7", "simul"]]
+    candidates = {f"d{n}:0" for n in range(40) if n % 2 or n == 7}
+    expected = [(c, score) for c, score in exact if c in candidates][:10]
+    assert [c for c, _ in cut] == [c for c, _ in expected]
+    assert [s for _, s in cut] == pytest.approx([s for _, s in expected], rel=1e-6)
+
+
+def _spy(rank, calls):
+    def spy(terms, *args, **kwargs):
+        calls.append(list(terms))
+        return rank(terms, *args, **kwargs)
+
+    return spy
+
+
+def test_candidate_selection_keeps_the_rarest_terms(tmp_path, monkeypatch):
+    index = _welding_index(tmp_path / "k.sqlite3")
+    monkeypatch.setattr(keyword, "POSTINGS_BUDGET", 25)
+    monkeypatch.setattr(index, "_rank", _spy(index._rank, calls := []))
+    index.search("welding simulator topic3 apprentice", 5)
+    # topic3 is in 1 row, simulator in 20, apprentice in 32, welding in 40.
+    assert calls == [["topic3", "simul"]]
+
+
+def test_keyword_totals_follow_writes_and_upgrade(tmp_path):
+    path = tmp_path / "k.sqlite3"
+    index = KeywordIndex(path)
+    index.add("a", ["a:0", "a:1"], ["welding simulator", "welding torch safety"], "en")
+    index.add("b", ["b:0"], ["chatbot privacy"], "en")
+    index.add("a", ["a:0"], ["welding apprentices"], "en")  # replaced in place
+    plan = index.plan("welding")
+    assert (plan.chunks, plan.tokens) == (2, 4)
+    assert plan.frequencies == {"weld": 1}
+    index.delete("b")
+    assert (index.plan("x").chunks, index.plan("x").tokens) == (1, 2)
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE totals")
+    reopened = KeywordIndex(path)  # an index written before the totals existed
+    assert (reopened.plan("x").chunks, reopened.plan("x").tokens) == (1, 2)
+    reopened.reset()
+    assert reopened.plan("x").chunks == 0
 
 
 def test_fuse_ranks_shared_items_first():
