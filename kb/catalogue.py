@@ -114,36 +114,48 @@ class Catalogue:
 
     def begin_document(self, record: DocumentRecord) -> None:
         """Insert a document in state `indexing`, before its chunks are written."""
+        self.begin_documents([record])
+
+    def begin_documents(self, records: list[DocumentRecord]) -> None:
+        """Insert documents in state `indexing`, in one transaction."""
         with self._connect() as db:
-            db.execute(
+            db.executemany(
                 "INSERT INTO documents(id, file, abs_path, title, doc_type, language, "
                 "content_hash, metadata, overrides, status, chunks, pages, indexed_at) "
                 "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.id,
-                    record.file,
-                    record.abs_path,
-                    record.title,
-                    record.doc_type,
-                    record.language,
-                    record.content_hash,
-                    json.dumps(record.metadata, ensure_ascii=False),
-                    json.dumps(record.overrides, ensure_ascii=False),
-                    INDEXING,
-                    record.chunks,
-                    record.pages,
-                    _now(),
-                ),
+                [
+                    (
+                        record.id,
+                        record.file,
+                        record.abs_path,
+                        record.title,
+                        record.doc_type,
+                        record.language,
+                        record.content_hash,
+                        json.dumps(record.metadata, ensure_ascii=False),
+                        json.dumps(record.overrides, ensure_ascii=False),
+                        INDEXING,
+                        record.chunks,
+                        record.pages,
+                        _now(),
+                    )
+                    for record in records
+                ],
             )
 
     def mark_ready(self, document_id: str, abs_path: str, file: str) -> None:
         """Make a fully written document visible and point its file name at it."""
+        self.mark_ready_many([(document_id, abs_path, file)])
+
+    def mark_ready_many(self, documents: list[tuple[str, str, str]]) -> None:
+        """`mark_ready` for `(document_id, abs_path, file)` items, one transaction."""
         with self._connect() as db:
-            db.execute(
-                "UPDATE documents SET status=?, indexed_at=? WHERE id=?",
-                (READY, _now(), document_id),
-            )
-            self._link_file(db, abs_path, file, document_id)
+            for document_id, abs_path, file in documents:
+                db.execute(
+                    "UPDATE documents SET status=?, indexed_at=? WHERE id=?",
+                    (READY, _now(), document_id),
+                )
+                self._link_file(db, abs_path, file, document_id)
 
     def add_file(self, abs_path: str, file: str, document_id: str) -> None:
         """Record another file name that carries the content of a document."""

@@ -70,6 +70,10 @@ class Embedder:
         # no state, so both paths run it at the same time.
         self._query_tokenizer = copy.deepcopy(self.tokenizer)
         self._query_lock = threading.Lock()
+        # Chunking and token counting get a third copy, so that the next
+        # document can be chunked while the current one is encoded.
+        self._text_tokenizer = copy.deepcopy(self.tokenizer)
+        self._text_lock = threading.Lock()
         self.max_seq_length = int(self._model.max_seq_length)
         self.dimension = int(self._model.get_embedding_dimension())
 
@@ -83,21 +87,24 @@ class Embedder:
         return self.max_seq_length - SPECIAL_TOKENS - HEADER_TOKENS
 
     def tokenize(self, text: str) -> list[str]:
-        with self._lock:
-            return self.tokenizer.tokenize(text)
+        with self._text_lock:
+            return self._text_tokenizer.tokenize(text)
 
     def count_tokens(self, text: str) -> int:
         """Return the number of word pieces the model encodes, with special tokens."""
-        with self._lock:
-            return len(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+        with self._text_lock:
+            ids = self._text_tokenizer(text, add_special_tokens=True)["input_ids"]
+        return len(ids)
 
     def passage_text(self, title: str, section: str | None, text: str) -> str:
         """Put the title and section before a chunk, cut to HEADER_TOKENS."""
         header = title if not section or section == title else f"{title} — {section}"
         pieces = self.tokenize(header)
         if len(pieces) > HEADER_TOKENS:
-            with self._lock:
-                header = self.tokenizer.convert_tokens_to_string(pieces[:HEADER_TOKENS])
+            with self._text_lock:
+                header = self._text_tokenizer.convert_tokens_to_string(
+                    pieces[:HEADER_TOKENS]
+                )
         return f"{header}\n{text}"
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -210,13 +213,23 @@ class KnowledgeBase:
         paths: Iterable[Path],
         on_file: Callable[[FileOutcome], None] | None = None,
     ) -> IngestReport:
-        """Index files and folders; one failing file never stops the others."""
+        """Index files and folders; one failing file never stops the others.
+
+        The next file is parsed and chunked in a second thread while the
+        current one is encoded and written.
+        """
         report = IngestReport()
-        for path in collect_files(paths):
-            outcome = self.ingest_file(path)
-            report.outcomes.append(outcome)
-            if on_file:
-                on_file(outcome)
+        files = collect_files(paths)
+        with ThreadPoolExecutor(1, thread_name_prefix="kb-parse") as parser:
+            loading = parser.submit(self._load_file, files[0]) if files else None
+            for index, _ in enumerate(files):
+                loaded = loading.result()
+                if index + 1 < len(files):
+                    loading = parser.submit(self._load_file, files[index + 1])
+                outcome = self._index_loaded(loaded)
+                report.outcomes.append(outcome)
+                if on_file:
+                    on_file(outcome)
         totals = report.totals()
         logger.info(
             "ingestion finished: %(indexed)d indexed, %(skipped)d skipped, "
@@ -238,15 +251,22 @@ class KnowledgeBase:
         `file` is the name to show, by default the path as given. `force`
         rewrites a document even when its content is already indexed.
         """
+        return self._index_loaded(self._load_file(path, file, force), overrides, force)
+
+    def _load_file(
+        self, path: Path, file: str | None = None, force: bool = False
+    ) -> FileOutcome | tuple[LoadedDocument, str, str]:
+        """Parse and chunk a file, or return its outcome if nothing is to be indexed."""
         file = file or str(path)
         abs_path = str(path.resolve())
-        embedder = self.embedder
         try:
             if not path.is_file():
                 raise LoadError(f"file not found: {file}")
+            if not force and (known := self._skip_known(path, file, abs_path)):
+                return known
             document = load_document(
                 path,
-                tokenizer=embedder.tokenize,
+                tokenizer=self.embedder.tokenize,
                 chunk_size=self.settings.chunk_size,
                 chunk_overlap=self.settings.chunk_overlap,
                 parse_timeout_s=self.settings.parse_timeout,
@@ -257,7 +277,18 @@ class KnowledgeBase:
             self.catalogue.record_failure(abs_path, file, str(error))
             return FileOutcome(file, FAILED, str(error))
         self.catalogue.clear_failure(abs_path)
+        return document, file, abs_path
 
+    def _index_loaded(
+        self,
+        loaded: FileOutcome | tuple[LoadedDocument, str, str],
+        overrides: dict[str, Any] | None = None,
+        force: bool = False,
+    ) -> FileOutcome:
+        """Encode and write a loaded document, unless loading decided its outcome."""
+        if isinstance(loaded, FileOutcome):
+            return loaded
+        document, file, abs_path = loaded
         overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
         document.metadata.update(overrides)
         with self.writing():
@@ -269,48 +300,116 @@ class KnowledgeBase:
         self,
         items: Iterable[TextItem],
         on_item: Callable[[FileOutcome], None] | None = None,
-        batch_size: int = 64,
+        batch_size: int = 256,
     ) -> IngestReport:
-        """Index texts already in memory (dataset records), encoding in batches."""
+        """Index texts already in memory (dataset records), encoding in batches.
+
+        The next batch is chunked in a second thread while the current one is
+        encoded and written.
+        """
         report = IngestReport()
-        batch: list[TextItem] = []
-        for item in items:
-            batch.append(item)
-            if len(batch) == batch_size:
-                report.outcomes.extend(self._ingest_text_batch(batch, on_item))
-                batch = []
-        report.outcomes.extend(self._ingest_text_batch(batch, on_item))
+        iterator = iter(items)
+        batches = iter(lambda: list(islice(iterator, batch_size)), [])
+        with ThreadPoolExecutor(1, thread_name_prefix="kb-chunk") as chunker:
+            chunking = chunker.submit(self._chunk_text_batch, next(batches, []))
+            while True:
+                chunked = chunking.result()
+                if not chunked:
+                    break
+                chunking = chunker.submit(self._chunk_text_batch, next(batches, []))
+                report.outcomes.extend(self._index_text_batch(chunked, on_item))
         return report
 
-    def _ingest_text_batch(
-        self, batch: list[TextItem], on_item: Callable[[FileOutcome], None] | None
-    ) -> list[FileOutcome]:
-        outcomes: list[FileOutcome] = []
-        pending = []
+    def _chunk_text_batch(
+        self, batch: list[TextItem]
+    ) -> list[LoadedDocument | FileOutcome]:
+        chunked: list[LoadedDocument | FileOutcome] = []
         for item in batch:
             try:
-                pending.append(self._chunk_text_item(item))
+                chunked.append(self._chunk_text_item(item))
             except LoadError as error:
-                outcomes.append(FileOutcome(item.file, FAILED, str(error)))
+                chunked.append(FileOutcome(item.file, FAILED, str(error)))
+        return chunked
 
-        # Encode only documents not indexed yet, in one call across documents;
-        # _store skips the others.
-        new = [doc for doc in pending if not self._is_ready(doc.content_hash[:16])]
-        vectors = self._embed_chunks(new)
-        offsets: dict[int, np.ndarray] = {}
-        start = 0
-        for document in new:
-            offsets[id(document)] = vectors[start : start + len(document.chunks)]
-            start += len(document.chunks)
+    def _index_text_batch(
+        self,
+        chunked: list[LoadedDocument | FileOutcome],
+        on_item: Callable[[FileOutcome], None] | None,
+    ) -> list[FileOutcome]:
+        pending = [item for item in chunked if not isinstance(item, FileOutcome)]
 
+        # Encode only documents not indexed yet, in one call across documents,
+        # and write them to the stores together; _store reports the others.
+        new: dict[str, LoadedDocument] = {}
+        for document in pending:
+            document_id = document.content_hash[:16]
+            if document_id not in new and not self._is_ready(document_id):
+                new[document_id] = document
+        vectors = self._embed_chunks(list(new.values()))
+
+        outcomes: list[FileOutcome] = []
         with self.writing():
-            for document in pending:
+            written: dict[str, FileOutcome] = {}
+            if new:
+                written = self._write_new_batch(new, vectors)
+            for document in chunked:
+                if isinstance(document, FileOutcome):
+                    outcomes.append(document)  # failed to chunk
+                    continue
+                document_id = document.content_hash[:16]
+                if document_id in written:
+                    outcomes.append(written.pop(document_id))
+                    continue
                 file = str(document.path)
-                outcome = self._store(document, file, file, offsets.get(id(document)))
-                outcomes.append(outcome)
+                outcomes.append(self._store(document, file, file))
         if on_item:
             for outcome in outcomes:
                 on_item(outcome)
+        return outcomes
+
+    def _write_new_batch(
+        self, documents: dict[str, LoadedDocument], vectors: np.ndarray
+    ) -> dict[str, FileOutcome]:
+        """Write new text documents with one vector-store call; each ready last."""
+        previous = {}
+        records = []
+        keyword_rows = []
+        rows = []
+        start = 0
+        for document_id, document in documents.items():
+            file = str(document.path)
+            previous[document_id] = self.catalogue.document_for_file(file)
+            records.append(self._record(document_id, document, file, file))
+            keyword_rows.append(self._keyword_rows(document_id, document))
+            end = start + len(document.chunks)
+            rows.append(
+                self._vector_rows(document_id, document, file, vectors[start:end])
+            )
+            start = end
+
+        self.catalogue.begin_documents(records)
+        try:
+            self.keywords.add_many(keyword_rows)
+            self.vectors.add_many(rows)
+        except BaseException:
+            for document_id in documents:
+                self._remove(document_id)
+            raise
+
+        self._record_model()
+        self.catalogue.mark_ready_many(
+            [
+                (document_id, str(doc.path), str(doc.path))
+                for document_id, doc in documents.items()
+            ]
+        )
+        outcomes = {}
+        for document_id, document in documents.items():
+            file = str(document.path)
+            self._drop_if_orphaned(previous[document_id], keep=document_id)
+            chunks = len(document.chunks)
+            outcomes[document_id] = FileOutcome(file, INDEXED, "", document_id, chunks)
+        logger.info("indexed %d texts in one batch", len(documents))
         return outcomes
 
     def _chunk_text_item(self, item: TextItem) -> LoadedDocument:
@@ -350,19 +449,7 @@ class KnowledgeBase:
         previous_id = self.catalogue.document_for_file(abs_path)
         existing = self.catalogue.get(document_id)
         if existing is not None and existing.status == READY:
-            self.catalogue.add_file(abs_path, file, document_id)
-            self._drop_if_orphaned(previous_id, keep=document_id)
-            if previous_id == document_id:
-                return FileOutcome(
-                    file, SKIPPED, "unchanged", document_id, existing.chunks
-                )
-            return FileOutcome(
-                file,
-                SKIPPED,
-                f"same content as {existing.file}",
-                document_id,
-                existing.chunks,
-            )
+            return self._skip(existing, file, abs_path, previous_id)
 
         self._write_document(document_id, document, file, abs_path, vectors, overrides)
         self._drop_if_orphaned(previous_id, keep=document_id)
@@ -370,6 +457,40 @@ class KnowledgeBase:
             "indexed %s as %s (%d chunks)", file, document_id, len(document.chunks)
         )
         return FileOutcome(file, INDEXED, "", document_id, len(document.chunks))
+
+    def _skip_known(self, path: Path, file: str, abs_path: str) -> FileOutcome | None:
+        """Skip a file whose exact bytes are indexed already, without parsing it."""
+        with path.open("rb") as handle:
+            document_id = hashlib.file_digest(handle, "sha256").hexdigest()[:16]
+        if not self._is_ready(document_id):
+            return None
+        with self.writing():
+            existing = self.catalogue.get(document_id)
+            if existing is None or existing.status != READY:
+                return None  # deleted meanwhile: parse and index it
+            self.catalogue.clear_failure(abs_path)
+            previous_id = self.catalogue.document_for_file(abs_path)
+            return self._skip(existing, file, abs_path, previous_id)
+
+    def _skip(
+        self,
+        existing: DocumentRecord,
+        file: str,
+        abs_path: str,
+        previous_id: str | None,
+    ) -> FileOutcome:
+        """Record another name of an indexed document and report it skipped."""
+        self.catalogue.add_file(abs_path, file, existing.id)
+        self._drop_if_orphaned(previous_id, keep=existing.id)
+        if previous_id == existing.id:
+            return FileOutcome(file, SKIPPED, "unchanged", existing.id, existing.chunks)
+        return FileOutcome(
+            file,
+            SKIPPED,
+            f"same content as {existing.file}",
+            existing.id,
+            existing.chunks,
+        )
 
     def _write_document(
         self,
@@ -381,54 +502,96 @@ class KnowledgeBase:
         overrides: dict[str, Any] | None = None,
     ) -> None:
         """Write the catalogue entry and chunks to both indexes; ready comes last."""
-        embedder = self.embedder
-        self.catalogue.begin_document(
-            DocumentRecord(
-                id=document_id,
-                file=file,
-                abs_path=abs_path,
-                title=document.title,
-                doc_type=document.doc_type,
-                language=document.language,
-                content_hash=document.content_hash,
-                status=INDEXING,
-                chunks=len(document.chunks),
-                pages=document.pages,
-                indexed_at="",
-                metadata=document.metadata,
-                overrides=overrides or {},
-            )
-        )
+        self._begin_document(document_id, document, file, abs_path, overrides)
         try:
             if vectors is None:
                 vectors = self._embed_chunks([document])
-            self.keywords.add(
-                document_id,
-                [f"{document_id}:{index}" for index in range(len(document.chunks))],
-                [
-                    keyword_text(document.title, chunk.section, chunk.text)
-                    for chunk in document.chunks
-                ],
-                document.language,
-            )
-            self.vectors.add(
-                document_id,
-                [chunk.text for chunk in document.chunks],
-                [
-                    self._chunk_metadata(document_id, document, file, c)
-                    for c in document.chunks
-                ],
-                vectors.tolist(),
+            self._add_keywords(document_id, document)
+            self.vectors.add_many(
+                [self._vector_rows(document_id, document, file, vectors)]
             )
         except BaseException:
             self.vectors.delete(document_id)
             self.keywords.delete(document_id)
             self.catalogue.delete(document_id)
             raise
-        if self.catalogue.get_meta("embedding_model") is None:
-            self.catalogue.set_meta("embedding_model", embedder.name)
-            self.catalogue.set_meta("embedding_dimension", str(embedder.dimension))
+        self._mark_ready(document_id, abs_path, file)
+
+    def _begin_document(
+        self,
+        document_id: str,
+        document: LoadedDocument,
+        file: str,
+        abs_path: str,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        self.catalogue.begin_document(
+            self._record(document_id, document, file, abs_path, overrides)
+        )
+
+    @staticmethod
+    def _record(
+        document_id: str,
+        document: LoadedDocument,
+        file: str,
+        abs_path: str,
+        overrides: dict[str, Any] | None = None,
+    ) -> DocumentRecord:
+        return DocumentRecord(
+            id=document_id,
+            file=file,
+            abs_path=abs_path,
+            title=document.title,
+            doc_type=document.doc_type,
+            language=document.language,
+            content_hash=document.content_hash,
+            status=INDEXING,
+            chunks=len(document.chunks),
+            pages=document.pages,
+            indexed_at="",
+            metadata=document.metadata,
+            overrides=overrides or {},
+        )
+
+    def _add_keywords(self, document_id: str, document: LoadedDocument) -> None:
+        self.keywords.add_many([self._keyword_rows(document_id, document)])
+
+    @staticmethod
+    def _keyword_rows(
+        document_id: str, document: LoadedDocument
+    ) -> tuple[str, list[str], list[str], str]:
+        return (
+            document_id,
+            [f"{document_id}:{index}" for index in range(len(document.chunks))],
+            [
+                keyword_text(document.title, chunk.section, chunk.text)
+                for chunk in document.chunks
+            ],
+            document.language,
+        )
+
+    def _vector_rows(
+        self, document_id: str, document: LoadedDocument, file: str, vectors
+    ) -> tuple[str, list[str], list[dict[str, Any]], list[list[float]]]:
+        return (
+            document_id,
+            [chunk.text for chunk in document.chunks],
+            [
+                self._chunk_metadata(document_id, document, file, c)
+                for c in document.chunks
+            ],
+            vectors.tolist(),
+        )
+
+    def _mark_ready(self, document_id: str, abs_path: str, file: str) -> None:
+        self._record_model()
         self.catalogue.mark_ready(document_id, abs_path, file)
+
+    def _record_model(self) -> None:
+        """Record which model built the index, when the first document is written."""
+        if self.catalogue.get_meta("embedding_model") is None:
+            self.catalogue.set_meta("embedding_model", self.embedder.name)
+            self.catalogue.set_meta("embedding_dimension", str(self.embedder.dimension))
 
     @staticmethod
     def _chunk_metadata(document_id, document, file, chunk) -> dict[str, Any]:

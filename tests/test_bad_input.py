@@ -135,6 +135,28 @@ def test_same_pdf_twice_then_renamed_then_restart(kb, tmp_path):
     assert sorted(record.files) == sorted([str(first), str(renamed)])
 
 
+def test_known_bytes_are_skipped_without_parsing(kb, tmp_path, monkeypatch):
+    path = tmp_path / "notes.txt"
+    path.write_text("Apprentices rehearse welding on a simulator first.")
+    indexed = kb.ingest_file(path)
+    copy = tmp_path / "copy.txt"
+    shutil.copy(path, copy)
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("an indexed file was parsed again")
+
+    monkeypatch.setattr("kb.service.load_document", no_parsing)
+    again = kb.ingest([path, copy])
+    assert [(o.status, o.reason) for o in again.outcomes] == [
+        ("skipped", "unchanged"),
+        ("skipped", f"same content as {path}"),
+    ]
+    assert kb.document(indexed.document_id).files == sorted([str(path), str(copy)])
+    # Forcing a rewrite parses the file again.
+    with pytest.raises(AssertionError, match="parsed again"):
+        kb.ingest_file(path, force=True)
+
+
 def test_changed_file_replaces_its_chunks(kb, tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("The old plan uses a Zanzibar welding rig.")
@@ -194,3 +216,46 @@ def test_pdf_with_cyclic_references_fails_alone(tmp_path):
     assert statuses(report) == [("cyclic.pdf", "failed"), ("good.txt", "indexed")]
     assert "cyclic page references" in report.outcomes[0].reason
     assert kb.vectors.count() == kb.stats()["chunks"]
+
+
+def _texts(count: int, word: str = "welding") -> list:
+    from kb.service import TextItem
+
+    return [
+        TextItem(f"set/{n}", f"Record {n}", f"Apprentices practise {word} step {n}.")
+        for n in range(count)
+    ]
+
+
+def test_text_batch_is_written_in_one_call_and_repeats_are_skipped(kb, monkeypatch):
+    calls = []
+    add_many = kb.vectors.add_many
+    monkeypatch.setattr(
+        kb.vectors, "add_many", lambda rows: (calls.append(len(rows)), add_many(rows))
+    )
+    items = _texts(5)
+    items.append(items[2].__class__("set/copy", "Copy", items[2].text))
+    report = kb.ingest_texts(items)
+    assert [o.status for o in report.outcomes] == ["indexed"] * 5 + ["skipped"]
+    assert report.outcomes[5].reason == "same content as set/2"
+    assert calls == [5]
+    assert kb.vectors.count() == kb.keywords.count() == 5
+    assert kb.document(report.outcomes[2].document_id).files == ["set/2", "set/copy"]
+
+
+def test_failed_text_batch_leaves_nothing_behind(kb, monkeypatch):
+    add_many = kb.vectors.add_many
+
+    def half_then_fail(rows):
+        add_many(rows[: len(rows) // 2])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(kb.vectors, "add_many", half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        kb.ingest_texts(_texts(4))
+    assert kb.catalogue.list() == []
+    assert kb.vectors.count() == kb.keywords.count() == 0
+    monkeypatch.undo()
+    report = kb.ingest_texts(_texts(4))
+    assert [o.status for o in report.outcomes] == ["indexed"] * 4
+    assert kb.vectors.count() == kb.keywords.count() == 4
