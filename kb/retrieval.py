@@ -71,40 +71,41 @@ class Retriever:
 
         if mode == "keyword":
             ranked = self.keywords.search(query, top_k, allowed)
-            dense_hits: dict[str, VectorHit] = {}
+            similarities: dict[str, float] = {}
         else:
             plan = self.keywords.plan(query)
             keyword_ranking = self.keywords.search(
                 plan, depth, allowed, name_weight=HYBRID_NAME_WEIGHT
             )
-            hits = self.vectors.query(query_vector.tolist(), depth, allowed)
-            dense_hits = {hit.chunk_id: hit for hit in hits}
-            rankings = [[h.chunk_id for h in hits], [c for c, _ in keyword_ranking]]
+            nearest = self.vectors.nearest(query_vector.tolist(), depth, allowed)
+            similarities = dict(nearest)
+            rankings = [[c for c, _ in nearest], [c for c, _ in keyword_ranking]]
             named = self.keywords.search_names(plan, depth, allowed)
             if named:
                 rankings.append([c for c, _ in named])
             ranked = fuse(rankings, weights=[1.0, 1.0, NAME_RANKING_WEIGHT])
             ranked = ranked[:top_k]
-        return self._resolve(ranked, dense_hits, query_vector)
+        return self._resolve(ranked, similarities, query_vector)
 
     def _resolve(
         self,
         ranked: list[tuple[str, float]],
-        dense_hits: dict[str, VectorHit],
+        similarities: dict[str, float],
         query_vector: np.ndarray,
     ) -> list[Passage]:
         """Fetch text and metadata of ranked ids; compute missing similarities."""
-        missing = [chunk_id for chunk_id, _ in ranked if chunk_id not in dense_hits]
-        fetched = {hit.chunk_id: hit for hit in self.vectors.get(missing)}
+        fetched = {
+            hit.chunk_id: hit for hit in self.vectors.get([c for c, _ in ranked])
+        }
         passages = []
         for chunk_id, score in ranked:
-            hit = dense_hits.get(chunk_id) or fetched.get(chunk_id)
+            hit = fetched.get(chunk_id)
             if hit is None:
                 continue  # the keyword index is ahead of the vector store
-            similarity = hit.score
-            if chunk_id not in dense_hits and hit.embedding is not None:
+            similarity = similarities.get(chunk_id)
+            if similarity is None and hit.embedding is not None:
                 similarity = float(np.dot(query_vector, np.asarray(hit.embedding)))
-            passages.append(self._passage(hit, score, similarity))
+            passages.append(self._passage(hit, score, similarity or 0.0))
         return passages
 
     @staticmethod
