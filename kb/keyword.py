@@ -187,6 +187,7 @@ class KeywordIndex:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._languages_cache: list[str] | None = None
+        self._languages_totals: tuple[int, int] | None = None
         self._lock = threading.Lock()
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
@@ -280,18 +281,26 @@ class KeywordIndex:
         return {row[0] for row in rows}
 
     def languages(self) -> list[str]:
+        """Return the languages of the indexed documents, sorted."""
+        with self._connect() as db:
+            return self._languages(db)
+
+    def _languages(self, db: sqlite3.Connection) -> list[str]:
+        # The list is read again whenever the totals changed, so that a
+        # document added by another process is stemmed for at once.
+        totals = tuple(db.execute("SELECT chunks, tokens FROM totals").fetchone())
         with self._lock:
-            if self._languages_cache is None:
-                with self._connect() as db:
-                    rows = db.execute("SELECT DISTINCT language FROM languages")
-                    self._languages_cache = sorted(row[0] for row in rows)
+            if self._languages_cache is None or totals != self._languages_totals:
+                rows = db.execute("SELECT DISTINCT language FROM languages")
+                self._languages_cache = sorted(row[0] for row in rows)
+                self._languages_totals = totals
             return self._languages_cache
 
     def plan(self, query: str) -> QueryPlan:
         """Analyse `query` once for the keyword and the name rankings."""
-        terms = query_terms(query, self.languages(), name_weight=2)
         with self._connect() as db:
             chunks, tokens = db.execute("SELECT chunks, tokens FROM totals").fetchone()
+            terms = query_terms(query, self._languages(db), name_weight=2)
             frequencies: dict[str, int] = {}
             if terms:
                 marks = ",".join("?" * len(terms))

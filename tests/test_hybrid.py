@@ -115,6 +115,17 @@ def test_keyword_totals_follow_writes_and_upgrade(tmp_path):
     assert reopened.plan("x").chunks == 0
 
 
+def test_language_added_by_another_process_is_stemmed_for(tmp_path):
+    path = tmp_path / "k.sqlite3"
+    reader = KeywordIndex(path)
+    KeywordIndex(path).add("en", ["en:0"], ["welding simulators"], "en")
+    assert reader.languages() == ["en"]
+    # A second writer, as another process would, adds a German document.
+    KeywordIndex(path).add("de", ["de:0"], ["Die Lehrerinnen schweißen"], "de")
+    assert reader.languages() == ["de", "en"]
+    assert [c for c, _ in reader.search("Lehrerin", 5)] == ["de:0"]
+
+
 def test_fuse_ranks_shared_items_first():
     fused = fuse([["x", "y", "z"], ["y", "w"]])
     assert [item for item, _ in fused][:2] == ["y", "x"]
