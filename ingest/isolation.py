@@ -9,7 +9,9 @@ the API server, keeps running.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import resource
+import select
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -29,6 +31,25 @@ def _virtual_memory_bytes() -> int:
             if line.startswith("VmSize:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def _exit_with(caller_pid: int) -> None:
+    """Make this parser process exit as soon as the process that started it ends.
+
+    The parser is forked from the fork server, not from the caller, and it
+    holds both ends of its own task queue, so it would otherwise wait for
+    tasks forever after the caller is killed, and keep the fork server alive.
+    """
+    try:
+        caller = os.pidfd_open(caller_pid)
+    except OSError:
+        return  # NOTE: without pidfd (Linux before 5.3) such a parser stays idle
+
+    def wait_for_caller() -> None:
+        select.select([caller], [], [])
+        os._exit(0)
+
+    threading.Thread(target=wait_for_caller, daemon=True).start()
 
 
 def _parse_with_limit(path: Path, memory_mb: int) -> LoadedDocument:
@@ -59,7 +80,12 @@ class _Pool:
         # One file at a time, so that the time limit counts only its own work.
         with self._lock:
             if self._executor is None:
-                self._executor = ProcessPoolExecutor(max_workers=1, mp_context=_context)
+                self._executor = ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=_context,
+                    initializer=_exit_with,
+                    initargs=(os.getpid(),),
+                )
             future = self._executor.submit(_parse_with_limit, path, memory_mb)
             try:
                 return future.result(timeout=timeout_s)

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,29 @@ from kb.settings import Settings
 from tests.conftest import ROOT, subprocess_env
 
 CASES = ROOT / "corpus" / "cases"
+
+
+def descendants(pid: int) -> list[int]:
+    # Each thread lists the children it started; the parser starts from a
+    # worker thread.
+    found = [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+    for child in list(found):
+        if alive(child):
+            found += descendants(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether the process runs; a zombie waiting for its parent does not."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -38,8 +62,13 @@ def test_sigkill_during_ingest_leaves_consistent_store(tmp_path, seed):
         time.sleep(0.05)
     time.sleep(random.Random(seed).uniform(0.0, 0.6))
     assert process.poll() is None, "ingestion ended before it could be killed"
+    helpers = descendants(process.pid)  # fork server, parser, resource tracker
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(alive(pid) for pid in helpers):
+        time.sleep(0.1)
+    assert [pid for pid in helpers if alive(pid)] == []
 
     kb = KnowledgeBase(Settings(data_dir=data_dir))
     report = curation.check(kb)
