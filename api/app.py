@@ -165,6 +165,17 @@ def create_api(kb: KnowledgeBase) -> FastAPI:
     return app
 
 
+def api_from_environment() -> FastAPI:
+    """Build the JSON API alone from `KB_*` settings, as each worker process does.
+
+    The model is loaded here, so that a worker answers its first request as
+    fast as its later ones.
+    """
+    kb = KnowledgeBase(Settings())
+    _ = kb.embedder
+    return create_api(kb)
+
+
 def create_app(
     settings: Settings | None = None, kb: KnowledgeBase | None = None
 ) -> FastAPI:

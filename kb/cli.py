@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from kb.errors import KBError
+from kb.errors import ConfigError, KBError
 from kb.research_cli import add_research_commands
 from kb.settings import Settings
 from kb.store_cli import add_store_commands
@@ -233,6 +233,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(
         update={"host": args.host or settings.host, "port": args.port or settings.port}
     )
+    if args.workers > 1:
+        return _serve_workers(settings, args.workers)
     app = create_app(settings)
     stats = app.state.kb.stats()
     print(
@@ -242,6 +244,36 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         flush=True,
     )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def _serve_workers(settings: Settings, workers: int) -> int:
+    """Serve the JSON API from several processes over a Chroma server."""
+    import uvicorn
+
+    if not settings.chroma_url:
+        raise ConfigError(
+            f"--workers {workers} needs the vectors on a Chroma server "
+            "(KB_CHROMA_URL): the embedded store in the data folder is opened by "
+            "one process only. "
+            "See 'Server mode' in README.md, or serve with one worker."
+        )
+    stats = _knowledge_base(settings).stats()
+    print(
+        f"Serving the API for {stats['documents']} documents ({stats['chunks']} "
+        f"chunks) from {workers} processes on http://{settings.host}:{settings.port}/ "
+        "(API docs at /docs). The web UI keeps its state in one process, so it is "
+        "served only without --workers.",
+        flush=True,
+    )
+    uvicorn.run(
+        "api.app:api_from_environment",
+        factory=True,
+        workers=workers,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+    )
     return 0
 
 
@@ -382,6 +414,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the API and the web UI")
     serve.add_argument("--host", default=None, help="address to bind (KB_HOST)")
     serve.add_argument("--port", type=int, default=None, help="port (KB_PORT)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes serving the API; more than 1 needs KB_CHROMA_URL and "
+        "serves no web UI",
+    )
     serve.set_defaults(func=cmd_serve)
 
     add_research_commands(commands)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -17,7 +18,7 @@ from kb.cli import main
 from kb.errors import ConfigError
 from kb.service import KnowledgeBase
 from kb.settings import Settings
-from tests.conftest import ROOT, LiveServer, free_port
+from tests.conftest import ROOT, LiveServer, free_port, subprocess_env
 
 CASES = ROOT / "corpus" / "cases"
 QUERIES = [
@@ -163,3 +164,68 @@ def test_unreachable_server_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot reach the Chroma server") as error:
         KnowledgeBase(Settings(data_dir=tmp_path, chroma_url=url))
     assert "chroma run" in str(error.value)
+
+
+def worker_processes(pid: int) -> list[int]:
+    """Child processes of `pid` that multiprocessing spawned, as uvicorn's workers."""
+    children = [
+        child
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+    return [
+        int(child)
+        for child in children
+        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+
+
+def test_workers_serve_the_api_from_several_processes(server_kb, chroma_url):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **subprocess_env(server_kb.settings.data_dir),
+        "KB_CHROMA_URL": chroma_url,
+        "KB_CHROMA_COLLECTION": server_kb.settings.chroma_collection,
+    }
+    kb_binary = Path(sys.executable).with_name("kb")
+    command = [str(kb_binary), "serve", "--workers", "2", "--port", str(port)]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"{url}/api/health", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, process.stdout.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "kb serve --workers did not start"
+            time.sleep(0.5)
+        assert len(worker_processes(process.pid)) == 2
+
+        def search(query: str) -> list[str]:
+            response = httpx.get(
+                f"{url}/api/search", params={"q": query, "k": 5}, timeout=60
+            )
+            response.raise_for_status()
+            return [hit["chunk_id"] for hit in response.json()]
+
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(search, QUERIES * 4))
+        expected = [ranking(server_kb, query, "hybrid") for query in QUERIES] * 4
+        assert results == expected
+        assert httpx.get(f"{url}/", timeout=10).status_code == 404  # no web UI
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=60)[0].decode()
+    assert "served only without --workers" in output
+
+
+def test_workers_need_a_chroma_server(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KB_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("KB_CHROMA_URL", raising=False)
+    assert main(["serve", "--workers", "2"]) == 2
+    assert "--workers 2 needs the vectors on a Chroma server" in capsys.readouterr().err
