@@ -15,7 +15,9 @@ BENCHMARKS.md quotes.
   encoding. The added chunks belong to ready catalogue documents, like any
   other.
 - HTTP load runs `kb serve` as a child process on 127.0.0.1 and sends
-  `/api/search` requests from 1, 8 and 32 client threads.
+  `/api/search` requests from 1, 8 and 32 client threads. It is measured
+  again with the VET store's vectors moved to a `chroma run` server, with
+  one and with two `--workers`.
 - The reference pipeline is what a llama-index user writes by default:
   `VectorStoreIndex.from_documents` over a fresh Chroma collection with
   `HuggingFaceEmbedding` on the same model folder and default settings.
@@ -55,6 +57,7 @@ SENTENCE = re.compile(r"(?<=[.!?])\s+")
 MIXTURE = 3  # real vectors averaged into one added vector
 ADDED_PER_DOCUMENT = 200
 HTTP_CLIENTS = (1, 8, 32)
+SERVER_MODE_WORKERS = (1, 2)
 BUNDLED_CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "cases"
 COLD_QUESTION = "How can one VR simulator serve a class?"
 
@@ -222,21 +225,92 @@ def search_latency(kb: KnowledgeBase, queries: list[str], mode: str) -> dict:
     return percentiles(timings)
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class ChromaServer:
+    """`chroma run` on a free port of 127.0.0.1, as a child process."""
+
+    def __init__(self, path: Path, limit_s: float = 60) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        chroma = Path(sys.executable).with_name("chroma")
+        self.process = subprocess.Popen(
+            [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1"]
+            + ["--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.perf_counter() + limit_s
+        while True:
+            try:
+                httpx.get(f"{self.url}/api/v2/heartbeat", timeout=2).raise_for_status()
+                return
+            except httpx.HTTPError as error:
+                if self.process.poll() is not None or time.perf_counter() > deadline:
+                    self.stop()
+                    raise RuntimeError(
+                        f"chroma run did not start on {self.url}"
+                    ) from error
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def server_mode_load(
+    work: Path, store: Path, queries: list[str], requests: int
+) -> list[dict]:
+    """HTTP load on a copy of `store` whose vectors sit on a Chroma server."""
+    data_dir = work / "server-mode"
+    shutil.copytree(store, data_dir)
+    chroma = ChromaServer(work / "chroma-server")
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "kb.cli", "migrate", "--to", chroma.url],
+            env=dict(os.environ, KB_DATA_DIR=str(data_dir)),
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        rows = []
+        for workers in SERVER_MODE_WORKERS:
+            server = ServeProcess(data_dir, chroma.url, workers)
+            try:
+                server.first_answer_seconds(COLD_QUESTION)
+                http_load(server.url, queries, 8, 50)  # every worker has answered
+                for clients in (1, 8):
+                    row = http_load(server.url, queries, clients, requests)
+                    rows.append({"workers": workers, **row})
+                    print("server mode", rows[-1], flush=True)
+            finally:
+                server.stop()
+        return rows
+    finally:
+        chroma.stop()
+
+
 class ServeProcess:
     """`kb serve` on a free port of 127.0.0.1, as a child process."""
 
-    def __init__(self, data_dir: Path) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+    def __init__(
+        self, data_dir: Path, chroma_url: str | None = None, workers: int = 1
+    ) -> None:
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, KB_DATA_DIR=str(data_dir))
+        if chroma_url:
+            env["KB_CHROMA_URL"] = chroma_url
+        command = [sys.executable, "-m", "kb.cli", "serve", "--port", str(self.port)]
+        if workers > 1:
+            command += ["--workers", str(workers)]
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "kb.cli", "serve", "--port", str(self.port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
 
     def first_answer_seconds(self, question: str, limit_s: float = 120) -> float:
@@ -466,6 +540,9 @@ def run_bench(
     finally:
         server.stop()
     print("http", result["http"], flush=True)
+    result["http_server_mode"] = server_mode_load(
+        work, work / "vet", queries, http_requests
+    )
 
     (out / "bench.json").write_text(json.dumps(result, indent=2))
     (out / "bench.md").write_text(markdown(result))
@@ -524,6 +601,17 @@ def markdown(result: dict[str, Any]) -> str:
     for r in result["http"]:
         lines.append(
             f"| {r['clients']} | {r['requests']} | {r['errors']} "
+            f"| {r['requests_per_s']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} |"
+        )
+    lines += [
+        "",
+        "| server mode: workers | clients | requests | errors | requests/s "
+        "| p50 ms | p95 ms | p99 ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["http_server_mode"]:
+        lines.append(
+            f"| {r['workers']} | {r['clients']} | {r['requests']} | {r['errors']} "
             f"| {r['requests_per_s']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} |"
         )
     ref = result["reference"]
