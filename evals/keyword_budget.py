@@ -32,6 +32,8 @@ from kb.keyword import KeywordIndex
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
 SETTINGS = (
     (10**12, 500),
+    (5_000, 500),
+    (5_000, 1000),
     (10_000, 200),
     (10_000, 500),
     (15_000, 500),

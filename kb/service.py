@@ -346,12 +346,19 @@ class KnowledgeBase:
             if document_id not in new and not self._is_ready(document_id):
                 new[document_id] = document
         vectors = self._embed_chunks(list(new.values()))
+        by_id: dict[str, np.ndarray] = {}
+        start = 0
+        for document_id, document in new.items():
+            by_id[document_id] = vectors[start : start + len(document.chunks)]
+            start += len(document.chunks)
 
         outcomes: list[FileOutcome] = []
         with self.writing():
+            # Another process may have written some of them meanwhile.
+            new = {key: doc for key, doc in new.items() if not self._is_ready(key)}
             written: dict[str, FileOutcome] = {}
             if new:
-                written = self._write_new_batch(new, vectors)
+                written = self._write_new_batch(new, by_id)
             for document in chunked:
                 if isinstance(document, FileOutcome):
                     outcomes.append(document)  # failed to chunk
@@ -368,24 +375,21 @@ class KnowledgeBase:
         return outcomes
 
     def _write_new_batch(
-        self, documents: dict[str, LoadedDocument], vectors: np.ndarray
+        self, documents: dict[str, LoadedDocument], vectors: dict[str, np.ndarray]
     ) -> dict[str, FileOutcome]:
         """Write new text documents with one vector-store call; each ready last."""
         previous = {}
         records = []
         keyword_rows = []
         rows = []
-        start = 0
         for document_id, document in documents.items():
             file = str(document.path)
             previous[document_id] = self.catalogue.document_for_file(file)
             records.append(self._record(document_id, document, file, file))
             keyword_rows.append(self._keyword_rows(document_id, document))
-            end = start + len(document.chunks)
             rows.append(
-                self._vector_rows(document_id, document, file, vectors[start:end])
+                self._vector_rows(document_id, document, file, vectors[document_id])
             )
-            start = end
 
         self.catalogue.begin_documents(records)
         try:

@@ -259,3 +259,24 @@ def test_failed_text_batch_leaves_nothing_behind(kb, monkeypatch):
     report = kb.ingest_texts(_texts(4))
     assert [o.status for o in report.outcomes] == ["indexed"] * 4
     assert kb.vectors.count() == kb.keywords.count() == 4
+
+
+def test_text_written_by_another_writer_meanwhile_is_skipped(kb, monkeypatch):
+    items = _texts(3)
+    other = KnowledgeBase(kb.settings)  # a second writer on the same data folder
+    copy = items[1].__class__("other/1", "Other", items[1].text)
+    embed = kb._embed_chunks
+
+    def embed_while_other_writes(documents):
+        vectors = embed(documents)
+        assert other.ingest_texts([copy]).outcomes[0].status == "indexed"
+        return vectors
+
+    monkeypatch.setattr(kb, "_embed_chunks", embed_while_other_writes)
+    report = kb.ingest_texts(items)
+    assert [(o.status, o.reason) for o in report.outcomes] == [
+        ("indexed", ""),
+        ("skipped", "same content as other/1"),
+        ("indexed", ""),
+    ]
+    assert kb.vectors.count() == kb.keywords.count() == 3
