@@ -88,6 +88,13 @@ def chroma_client(path: Path | None = None, url: str = "") -> Any:
     return client
 
 
+def _only(document_ids: set[str] | None) -> dict[str, Any] | None:
+    """Chroma's filter for chunks of the given documents; None allows all."""
+    if document_ids is None:
+        return None
+    return {"document_id": {"$in": sorted(document_ids)}}
+
+
 class VectorIndex:
     """Add, delete and query chunk vectors in one Chroma collection (cosine space).
 
@@ -228,13 +235,10 @@ class VectorIndex:
         """
         if document_ids is not None and not document_ids:
             return []
-        where = None
-        if document_ids is not None:
-            where = {"document_id": {"$in": sorted(document_ids)}}
         result = self._collection.query(
             query_embeddings=[embedding],
             n_results=top_k,
-            where=where,
+            where=_only(document_ids),
             include=["distances"],
         )
         # In cosine space Chroma's distance is 1 - cosine.
@@ -256,12 +260,9 @@ class VectorIndex:
         # needs no count, which takes 9 ms at 200k chunks.
         if document_ids is not None and not document_ids:
             return []
-        where = None
-        if document_ids is not None:
-            where = {"document_id": {"$in": sorted(document_ids)}}
         result = self._store.query(
             VectorStoreQuery(query_embedding=embedding, similarity_top_k=top_k),
-            where=where,
+            where=_only(document_ids),
         )
         hits = []
         for node, similarity in zip(result.nodes, result.similarities, strict=True):
