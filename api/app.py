@@ -168,8 +168,8 @@ def create_api(kb: KnowledgeBase) -> FastAPI:
 def api_from_environment() -> FastAPI:
     """Build the JSON API alone from `KB_*` settings, as each worker process does.
 
-    The model is loaded here, so that a worker answers its first request as
-    fast as its later ones.
+    The model is loaded here, so that a worker's first request is as fast as
+    its later ones.
     """
     kb = KnowledgeBase(Settings())
     _ = kb.embedder

@@ -282,7 +282,7 @@ def server_mode_load(
             server = ServeProcess(data_dir, chroma.url, workers)
             try:
                 server.first_answer_seconds(COLD_QUESTION)
-                http_load(server.url, queries, 8, 50)  # every worker has answered
+                http_load(server.url, queries, 8, 50)  # warm up every worker
                 for clients in (1, 8):
                     row = http_load(server.url, queries, clients, requests)
                     rows.append({"workers": workers, **row})

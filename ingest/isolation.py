@@ -36,8 +36,8 @@ def _virtual_memory_bytes() -> int:
 def _exit_with(caller_pid: int) -> None:
     """Make this parser process exit as soon as the process that started it ends.
 
-    The parser is forked from the fork server, not from the caller, and it
-    holds both ends of its own task queue, so it would otherwise wait for
+    The parser is forked from the fork server, not from the caller. It keeps
+    both ends of its own task queue open, so without this it would wait for
     tasks forever after the caller is killed, and keep the fork server alive.
     """
     try:

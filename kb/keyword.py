@@ -10,8 +10,9 @@ the words agree.
 FTS5 scores every row that contains any query term, so a query of common words
 costs time in proportion to the collection. When the query's terms occur in
 more than POSTINGS_BUDGET rows together, only the rarest terms that fit the
-budget select candidates; the best CANDIDATES_PER_RESULT x top_k of those are
-then scored with the full BM25 formula over every term.
+budget select candidates. The best MIN_CANDIDATES of those (or
+CANDIDATES_PER_RESULT x top_k, if more) are then scored with the full BM25
+formula over every term.
 """
 
 from __future__ import annotations
@@ -159,8 +160,8 @@ class QueryPlan:
     """The analysed query with the index's counts for its stems.
 
     `names` are the stems of names (two or more capitals) that occur in at
-    most RARE_SHARE of chunks; `frequencies` gives the number of chunks that
-    contain each stem, and `chunks` and `tokens` the size of the index.
+    most RARE_SHARE of chunks. `frequencies` gives the number of chunks that
+    contain each stem. `chunks` and `tokens` give the size of the index.
     """
 
     stems: list[str]
@@ -286,12 +287,12 @@ class KeywordIndex:
     def languages(self) -> list[str]:
         """Return the languages of the indexed documents, sorted."""
         with self._connect() as db:
-            return self._languages(db)
+            totals = db.execute("SELECT chunks, tokens FROM totals").fetchone()
+            return self._languages(db, tuple(totals))
 
-    def _languages(self, db: sqlite3.Connection) -> list[str]:
+    def _languages(self, db: sqlite3.Connection, totals: tuple[int, int]) -> list[str]:
         # The list is read again whenever the totals changed, so that a
-        # document added by another process is stemmed for at once.
-        totals = tuple(db.execute("SELECT chunks, tokens FROM totals").fetchone())
+        # document added by another process is stemmed at once.
         with self._lock:
             if self._languages_cache is None or totals != self._languages_totals:
                 rows = db.execute("SELECT DISTINCT language FROM languages")
@@ -303,7 +304,8 @@ class KeywordIndex:
         """Analyse `query` once for the keyword and the name rankings."""
         with self._connect() as db:
             chunks, tokens = db.execute("SELECT chunks, tokens FROM totals").fetchone()
-            terms = query_terms(query, self._languages(db), name_weight=2)
+            languages = self._languages(db, (chunks, tokens))
+            terms = query_terms(query, languages, name_weight=2)
             frequencies: dict[str, int] = {}
             if terms:
                 marks = ",".join("?" * len(terms))

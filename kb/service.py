@@ -222,7 +222,7 @@ class KnowledgeBase:
         files = collect_files(paths)
         with ThreadPoolExecutor(1, thread_name_prefix="kb-parse") as parser:
             loading = parser.submit(self._load_file, files[0]) if files else None
-            for index, _ in enumerate(files):
+            for index in range(len(files)):
                 loaded = loading.result()
                 if index + 1 < len(files):
                     loading = parser.submit(self._load_file, files[index + 1])

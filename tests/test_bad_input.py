@@ -227,7 +227,7 @@ def _texts(count: int, word: str = "welding") -> list:
     ]
 
 
-def test_text_batch_is_written_in_one_call_and_repeats_are_skipped(kb, monkeypatch):
+def test_text_batch_single_vector_write(kb, monkeypatch):
     calls = []
     add_many = kb.vectors.add_many
     monkeypatch.setattr(
