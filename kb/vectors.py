@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import chromadb
+import numpy as np
 from chromadb.config import Settings as ChromaSettings
 from llama_index.core import Settings as LlamaSettings
 from llama_index.core.embeddings import MockEmbedding
@@ -220,6 +221,13 @@ class VectorIndex:
                 strict=True,
             )
         ]
+
+    def embeddings(self, chunk_ids: list[str]) -> tuple[list[str], np.ndarray]:
+        """Return the ids found among `chunk_ids` and their stored vectors, by row."""
+        if not chunk_ids:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        result = self._collection.get(ids=chunk_ids, include=["embeddings"])
+        return list(result["ids"]), np.asarray(result["embeddings"], dtype=np.float32)
 
     def nearest(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kb import keyword
@@ -169,6 +170,39 @@ def test_english_question_finds_german_document_by_name(corpus_kb):
     question = "Which level of AI does the DiAgnostiK craft project leave out?"
     passages = corpus_kb.search(question, top_k=3)
     assert "diagnostik" in passages[0].file
+
+
+def test_hybrid_restores_missed_neighbour(corpus_kb, monkeypatch):
+    """HNSW can miss a true neighbour, so hybrid search restores its dense rank."""
+    question = (
+        "Which level of AI involvement does the DiAgnostiK craft-training project"
+        " deliberately leave out, and what risks make it problematic?"
+    )
+    vectors = corpus_kb.retriever.vectors
+    stored = vectors._collection.get(include=["embeddings", "metadatas"])
+    matrix = np.asarray(stored["embeddings"])
+    owners = [meta["document_id"] for meta in stored["metadatas"]]
+
+    def exact_nearest(skip):
+        def nearest(embedding, top_k, document_ids=None):
+            cosines = matrix @ np.asarray(embedding)
+            ranked = [
+                (stored["ids"][i], float(cosines[i]))
+                for i in np.argsort(-cosines)
+                if document_ids is None or owners[i] in document_ids
+            ]
+            return [hit for hit in ranked if hit[0] != skip][:top_k]
+
+        return nearest
+
+    monkeypatch.setattr(vectors, "nearest", exact_nearest(skip=None))
+    expected = corpus_kb.search(question, top_k=5)
+    target = expected[0]
+    assert "diagnostik" in target.file
+    monkeypatch.setattr(vectors, "nearest", exact_nearest(skip=target.chunk_id))
+    degraded = corpus_kb.search(question, top_k=5)
+    assert [p.chunk_id for p in degraded] == [p.chunk_id for p in expected]
+    assert degraded[0].similarity == pytest.approx(target.similarity, abs=1e-4)
 
 
 def test_filter_applies_before_ranking(corpus_kb):
