@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import random
 import re
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from ranx import evaluate as ranx_evaluate
 from tqdm import tqdm
 
 from evals.beir import corpus_id, load_beir
+from evals.bench import percentiles
 from kb import keyword
 from kb.keyword import KeywordIndex
 
@@ -76,11 +76,11 @@ def measure(index: KeywordIndex, queries: dict[str, str], qrels: dict) -> dict:
         index.search(plan, 50, None, name_weight=2)
         index.search_names(plan, 50, None)
         timings.append((time.perf_counter() - started) * 1000)
-    timings.sort()
+    latency = percentiles(timings)
     return {
         "ndcg@10": round(ndcg, 4),
-        "p50_ms": round(statistics.median(timings), 1),
-        "p95_ms": round(timings[int(0.95 * len(timings))], 1),
+        "p50_ms": latency["p50_ms"],
+        "p95_ms": latency["p95_ms"],
     }
 
 

@@ -506,32 +506,21 @@ class KnowledgeBase:
         overrides: dict[str, Any] | None = None,
     ) -> None:
         """Write the catalogue entry and chunks to both indexes; ready comes last."""
-        self._begin_document(document_id, document, file, abs_path, overrides)
+        self.catalogue.begin_document(
+            self._record(document_id, document, file, abs_path, overrides)
+        )
         try:
             if vectors is None:
                 vectors = self._embed_chunks([document])
-            self._add_keywords(document_id, document)
+            self.keywords.add_many([self._keyword_rows(document_id, document)])
             self.vectors.add_many(
                 [self._vector_rows(document_id, document, file, vectors)]
             )
         except BaseException:
-            self.vectors.delete(document_id)
-            self.keywords.delete(document_id)
-            self.catalogue.delete(document_id)
+            self._remove(document_id)
             raise
-        self._mark_ready(document_id, abs_path, file)
-
-    def _begin_document(
-        self,
-        document_id: str,
-        document: LoadedDocument,
-        file: str,
-        abs_path: str,
-        overrides: dict[str, Any] | None = None,
-    ) -> None:
-        self.catalogue.begin_document(
-            self._record(document_id, document, file, abs_path, overrides)
-        )
+        self._record_model()
+        self.catalogue.mark_ready(document_id, abs_path, file)
 
     @staticmethod
     def _record(
@@ -556,9 +545,6 @@ class KnowledgeBase:
             metadata=document.metadata,
             overrides=overrides or {},
         )
-
-    def _add_keywords(self, document_id: str, document: LoadedDocument) -> None:
-        self.keywords.add_many([self._keyword_rows(document_id, document)])
 
     @staticmethod
     def _keyword_rows(
@@ -586,10 +572,6 @@ class KnowledgeBase:
             ],
             vectors.tolist(),
         )
-
-    def _mark_ready(self, document_id: str, abs_path: str, file: str) -> None:
-        self._record_model()
-        self.catalogue.mark_ready(document_id, abs_path, file)
 
     def _record_model(self) -> None:
         """Record which model built the index, when the first document is written."""

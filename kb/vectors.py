@@ -151,16 +151,6 @@ class VectorIndex:
     def count(self) -> int:
         return self._collection.count()
 
-    def add(
-        self,
-        document_id: str,
-        texts: list[str],
-        metadatas: list[dict[str, Any]],
-        embeddings: list[list[float]],
-    ) -> None:
-        """Write a document's chunks, split into batches Chroma accepts."""
-        self.add_many([(document_id, texts, metadatas, embeddings)])
-
     def add_many(
         self,
         documents: list[tuple[str, list[str], list[dict[str, Any]], list[list[float]]]],
